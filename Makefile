@@ -1,0 +1,39 @@
+# Cello tracing demo: three traced services, an OpenTelemetry Collector, Jaeger and Zipkin.
+# `make help` lists the targets. Every target sets up what it needs itself.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.synced
+
+.PHONY: help setup run test test-unit test-integration test-e2e lint typecheck up down logs status clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml uv.lock scripts/bootstrap.sh
+	@scripts/bootstrap.sh
+	@touch $@
+
+setup: $(STAMP) ## Create .venv (Python >= 3.12) with the locked dependencies
+
+run: $(STAMP) ## Run the three services in the foreground on loopback (Ctrl-C stops all)
+	@$(PY) -m services.run
+
+test: $(STAMP) ## Run every test: unit, integration and e2e
+	@$(PY) -m pytest
+
+test-unit: $(STAMP) ## Run the unit tests (in-memory exporter, no network)
+	@$(PY) -m pytest -m unit
+
+test-integration: $(STAMP) ## Run the integration tests (real services on loopback)
+	@$(PY) -m pytest -m integration
+
+lint: $(STAMP) ## Check style (ruff) and types (mypy, strict on the telemetry package)
+	@$(VENV)/bin/ruff check src tests
+	@$(VENV)/bin/ruff format --check src tests
+	@$(VENV)/bin/mypy
+
+clean: ## Remove the virtual environment and local data
+	rm -rf $(VENV) data .run .pytest_cache .mypy_cache .ruff_cache
