@@ -1,0 +1,155 @@
+"""The traced HTTP client for calls from one service to the next.
+
+Each call is a CLIENT span, a child of the current span, and carries the trace
+context (``traceparent``, ``tracestate``, ``baggage``) and the request id to the
+next service. A dead or slow peer becomes an :class:`HTTPError` with a 5xx status
+at once, never a hang: every call has a timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import attributes as attr
+from . import request_id
+from .errors import HTTPError
+from .telemetry import INSTRUMENTATION_NAME, PROPAGATOR
+
+
+class TracedClient:
+    """An ``httpx.AsyncClient`` for one downstream service, with a span per call.
+
+    Args:
+        base_url: the service's root URL, e.g. ``http://users:8001``.
+        peer_service: its ``service.name``; recorded as ``peer.service`` and used in
+            error messages.
+        timeout: seconds for the whole call (connect, send, wait, read).
+        tracer_provider: defaults to the global one that ``enable_telemetry`` set.
+        transport: an httpx transport, for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        peer_service: str,
+        timeout: float = 3.0,
+        tracer_provider: trace.TracerProvider | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._peer = peer_service
+        self._timeout = timeout
+        self._tracer_provider = tracer_provider
+        parts = urlsplit(base_url)
+        self._peer_attributes: dict[str, str | int] = {
+            attr.NET_PEER_NAME: parts.hostname or "",
+            attr.NET_PEER_PORT: parts.port or (443 if parts.scheme == "https" else 80),
+            attr.PEER_SERVICE: peer_service,
+        }
+        self._http = httpx.AsyncClient(
+            base_url=base_url, timeout=httpx.Timeout(timeout), transport=transport
+        )
+
+    @property
+    def _tracer(self) -> trace.Tracer:
+        # Looked up per call, so a client built before enable_telemetry still traces.
+        return trace.get_tracer(INSTRUMENTATION_NAME, tracer_provider=self._tracer_provider)
+
+    async def request(
+        self,
+        method: str,
+        route: str,
+        *,
+        path_params: Mapping[str, object] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        """Send one request; ``route`` is a template such as ``/users/{id}``.
+
+        The span is named ``METHOD route`` so calls to different ids group together.
+
+        Raises:
+            HTTPError: 503 when the peer refuses connections, 504 when it does not
+                answer within the timeout, 502 for any other transport failure.
+        """
+        path = route
+        if path_params:
+            path = route.format(**{k: quote(str(v), safe="") for k, v in path_params.items()})
+        with self._tracer.start_as_current_span(
+            f"{method} {route}", kind=SpanKind.CLIENT, record_exception=False
+        ) as span:
+            headers: dict[str, str] = {}
+            PROPAGATOR.inject(headers)
+            rid = request_id.current_request_id()
+            if rid is not None:
+                headers[request_id.HEADER] = rid
+            if span.is_recording():
+                span.set_attributes(self._peer_attributes)
+                span.set_attribute(attr.HTTP_METHOD, method)
+                span.set_attribute(attr.HTTP_URL, str(self._http.base_url.join(path)))
+            try:
+                response = await self._http.request(
+                    method, path, params=params, json=json, headers=headers
+                )
+            except httpx.HTTPError as exc:
+                span.record_exception(exc)
+                error = self._transport_error(exc)
+                span.set_status(Status(StatusCode.ERROR, error.detail))
+                raise error from exc
+            span.set_attribute(attr.HTTP_STATUS_CODE, response.status_code)
+            if response.status_code >= 400:
+                # Client spans mark every 4xx and 5xx as an error (HTTP semconv).
+                span.set_status(Status(StatusCode.ERROR))
+            return response
+
+    async def call(
+        self,
+        method: str,
+        route: str,
+        *,
+        path_params: Mapping[str, object] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Like :meth:`request`, but return the decoded JSON body of a 2xx answer.
+
+        Raises:
+            HTTPError: the peer's own 4xx problem, passed on as it is; 503 and 504
+                passed on with the peer's detail; any other 5xx or an unreadable
+                answer as 502.
+        """
+        response = await self.request(
+            method, route, path_params=path_params, params=params, json=json
+        )
+        status = response.status_code
+        if status == 204:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            raise HTTPError(502, f"{self._peer} sent an unreadable answer") from None
+        if status < 300:
+            return body
+        if status < 500:
+            raise HTTPError.from_problem(status, body)
+        if status in (503, 504):
+            upstream = HTTPError.from_problem(status, body)
+            raise HTTPError(status, f"{self._peer}: {upstream.detail or upstream.title}")
+        raise HTTPError(502, f"{self._peer} failed with {status}")
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._http.aclose()
+
+    def _transport_error(self, exc: httpx.HTTPError) -> HTTPError:
+        if isinstance(exc, httpx.TimeoutException):
+            return HTTPError(504, f"{self._peer} did not answer within {self._timeout:g} s")
+        if isinstance(exc, httpx.ConnectError):
+            return HTTPError(503, f"{self._peer} is unavailable")
+        return HTTPError(502, f"{self._peer} failed: {type(exc).__name__}")

@@ -1,0 +1,67 @@
+"""Structured JSON logs that lead to their span.
+
+Each line carries ``trace_id``, ``span_id``, ``request.id`` and ``service.name``, so
+a log line found by grep opens its trace in Jaeger or Zipkin.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+
+from . import request_id
+
+# Standard LogRecord attributes; anything else a caller passes via ``extra=`` is output.
+_RESERVED = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Format records as one JSON object per line with the current trace context."""
+
+    def __init__(self, service_name: str) -> None:
+        super().__init__()
+        self._service_name = service_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "service.name": self._service_name,
+        }
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = f"{span_context.trace_id:032x}"
+            entry["span_id"] = f"{span_context.span_id:016x}"
+        rid = request_id.current_request_id()
+        if rid is not None:
+            entry["request.id"] = rid
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        # ensure_ascii keeps control characters and non-ASCII escaped, so no input can
+        # break a line or forge another entry.
+        return json.dumps(entry, default=str, ensure_ascii=True)
+
+
+def configure_logging(service_name: str, level: str | None = None) -> None:
+    """Send the root logger's output to stderr as JSON lines (idempotent).
+
+    ``level`` defaults to ``LOG_LEVEL`` from the environment, then ``INFO``.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service_name))
+    handler.set_name("cello_telemetry")
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != "cello_telemetry"]
+    root.addHandler(handler)
+    root.setLevel((level or os.environ.get("LOG_LEVEL") or "INFO").upper())

@@ -1,0 +1,1 @@
+"""The three demo services: ``gateway`` -> ``users`` -> ``db``."""

@@ -1,0 +1,1 @@
+"""The database proxy: HTTP CRUD over SQLite, each statement a span."""

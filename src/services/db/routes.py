@@ -1,0 +1,48 @@
+"""db's HTTP API: CRUD on users. Business rules live in the users service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cello import Request, Response
+
+from cello_telemetry import App, HTTPError
+from cello_telemetry.payload import path_id, query_int, read_json_object
+
+from .database import UserStore
+
+_FIELDS = frozenset({"name", "email"})
+_MAX_LENGTH = {"name": 100, "email": 254}
+
+
+def register(app: App, store: UserStore) -> None:
+    """Add db's routes to ``app``."""
+
+    @app.post("/users")
+    async def create_user(request: Request) -> Response:
+        """Insert a user."""
+        body = read_json_object(request, _FIELDS)
+        for field, limit in _MAX_LENGTH.items():
+            value = body.get(field)
+            if not isinstance(value, str) or not 0 < len(value) <= limit:
+                raise HTTPError(422, f"{field} must be a string of 1 to {limit} characters")
+        return Response.json(await store.create(body["name"], body["email"]), status=201)
+
+    @app.get("/users/{id}")
+    async def get_user(request: Request) -> dict[str, Any]:
+        """One user by id."""
+        return await store.get(path_id(request.params))
+
+    @app.get("/users")
+    async def list_users(request: Request) -> dict[str, Any]:
+        """A page of users."""
+        query = request.query
+        limit = query_int(query, "limit", default=20, minimum=1, maximum=100)
+        offset = query_int(query, "offset", default=0, minimum=0, maximum=1_000_000)
+        return await store.list(limit, offset)
+
+    @app.delete("/users/{id}")
+    async def delete_user(request: Request) -> Response:
+        """Delete a user by id."""
+        await store.delete(path_id(request.params))
+        return Response.no_content()

@@ -1,0 +1,1 @@
+"""The API gateway: the public API, which forwards to the users service."""

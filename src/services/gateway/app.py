@@ -1,0 +1,32 @@
+"""Build the API gateway app."""
+
+from __future__ import annotations
+
+from cello_telemetry import App, OpenTelemetryConfig
+from services.health import add_health
+
+from . import routes
+from .client import UsersClient
+from .settings import SERVICE_NAME, Settings
+
+
+def create_app(settings: Settings) -> App:
+    """The gateway: telemetry, request ids, a users client and the public routes."""
+    app = App()
+    app.enable_request_id()
+    app.enable_telemetry(
+        OpenTelemetryConfig(
+            service_name=SERVICE_NAME,
+            otlp_endpoint=settings.otlp_endpoint,
+            sampling_rate=1.0,
+        )
+    )
+    users = UsersClient(settings.users_url, settings.users_timeout)
+
+    @app.on_event("shutdown")
+    async def shutdown() -> None:
+        await users.aclose()
+
+    add_health(app, SERVICE_NAME)
+    routes.register(app, users)
+    return app

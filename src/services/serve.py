@@ -1,0 +1,36 @@
+"""Start one service: read its settings, build its app, serve until stopped."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Protocol
+
+from cello_telemetry import App, TelemetryConfigError
+
+from .config import ConfigError
+
+
+class ServiceSettings(Protocol):
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+def serve[S: ServiceSettings](load: Callable[[], S], build: Callable[[S], App]) -> None:
+    """Run the service built by ``build(load())`` in the foreground.
+
+    A configuration error ends the process at once with exit status 2 and a
+    one-line message, before anything listens on the port.
+    """
+    try:
+        settings = load()
+        app = build(settings)
+    except (ConfigError, TelemetryConfigError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    # One worker: each service is one process (scale by running more of them), and
+    # Cello's own access log is off because the telemetry package writes a JSON one.
+    app.run(host=settings.host, port=settings.port, workers=1, debug=False, logs=False)

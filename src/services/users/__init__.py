@@ -1,0 +1,1 @@
+"""The users service: business rules for users, stored through the db proxy."""
