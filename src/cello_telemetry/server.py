@@ -54,6 +54,7 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         super().__init__()
         self._telemetry: Telemetry | None = None
         self._request_ids = False
+        self._handlers: dict[tuple[str, str], Handler] = {}
 
     # -- the documented Cello API -------------------------------------------------
 
@@ -112,7 +113,9 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         self, method: str, route: str, register: Callable[[Handler], Any]
     ) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
-            register(self._wrap(method, route, handler))
+            wrapped = self._wrap(method, route, handler)
+            self._handlers[method, route] = wrapped
+            register(wrapped)
             return handler
 
         return decorator
@@ -147,6 +150,14 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
             return exchange.finish(result)
 
         return traced
+
+    def handler_for(self, method: str, route: str) -> Handler:
+        """The handler for ``METHOD route`` as Cello calls it, wrapper included.
+
+        Lets a test drive the whole edge (span, request id, problem+json) with a
+        hand-built ``cello.Request`` and no server.
+        """
+        return self._handlers[method, route]
 
     async def _shutdown_telemetry(self) -> None:
         if self._telemetry is not None:
