@@ -1,0 +1,259 @@
+"""W3C Trace Context propagation (``traceparent`` / ``tracestate``) for the Cello services.
+
+The services use :class:`W3CTraceContextPropagator` instead of OpenTelemetry's stock
+``TraceContextTextMapPropagator`` because we want a precisely specified receive path:
+
+* ``traceparent`` is parsed following W3C Trace Context Level 2: strict lowercase hex, version
+  ``ff`` rejected, future versions accepted by their first 55 characters, several
+  ``traceparent`` fields rejected, and the sampled and random-trace-id flags kept while the
+  reserved flag bits are cleared.
+* ``tracestate`` is validated member by member with the simple-key / multi-tenant-key grammar,
+  a 32-member limit, and the project rule for duplicate keys: the first occurrence wins. Any
+  malformed member discards the whole ``tracestate`` but never the ``traceparent``.
+
+Invalid input never raises: the incoming context is returned unchanged and the server starts a
+new trace. Outgoing headers always use version ``00``, the highest version this module knows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagators import textmap
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+
+__all__ = [
+    "TRACEPARENT_HEADER",
+    "TRACESTATE_HEADER",
+    "W3CTraceContextPropagator",
+    "format_traceparent",
+    "parse_traceparent",
+    "parse_tracestate",
+]
+
+TRACEPARENT_HEADER: Final = "traceparent"
+TRACESTATE_HEADER: Final = "tracestate"
+
+# W3C Trace Context Level 2, "Versioning of traceparent": we emit the highest version we know.
+_OUTGOING_VERSION: Final = "00"
+# "version": version 255 is forbidden.
+_FORBIDDEN_VERSION: Final = "ff"
+# version "00" = 2 + 1 + 32 + 1 + 16 + 1 + 2 characters; a higher version starts with the same
+# 55 characters ("Versioning of traceparent").
+_TRACEPARENT_V00_LENGTH: Final = 55
+# A literal character class instead of int()'s own parsing: int(x, 16) would also accept
+# upper-case hex, "_", a sign and non-ASCII digits, all of which HEXDIGLC forbids
+# ("traceparent Header Field Values").
+_TRACEPARENT_PREFIX_RE: Final = re.compile(
+    r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})"
+)
+# "trace-flags": only "Sampled flag" (0x01) and "Random Trace ID Flag" (0x02) are defined; the
+# random flag MUST be passed on with the same trace-id, and "Other Flags" MUST be set to zero.
+_KNOWN_FLAGS: Final = TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID
+
+# OWS is SP / HTAB (RFC 9110, §5.6.3 "Whitespace"); "tracestate Header Field Values" ignores it
+# around list-members. Nothing else (CR, LF, NBSP...) may be stripped.
+_OWS: Final = " \t"
+# "tracestate Header Field Values": at most 32 list-members.
+_MAX_TRACESTATE_MEMBERS: Final = 32
+
+# Key grammar: simple-key / multi-tenant-key, as the project specifies it:
+#   simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+#   multi-tenant-key = tenant-id "@" system-id
+#   tenant-id        = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+#   system-id        = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+# This is the ABNF printed under "Key" in the Trace Context Recommendation (level 1). Level 2's
+# "Key" section relaxes it to ( lcalpha / DIGIT ) 0*255( keychar ) with "@" allowed anywhere;
+# the stricter form is deliberate here, and it accepts nothing that level 2 would reject.
+_KEYCHAR: Final = r"[a-z0-9_\-*/]"
+_KEY: Final = rf"[a-z]{_KEYCHAR}{{0,255}}|[a-z0-9]{_KEYCHAR}{{0,240}}@[a-z]{_KEYCHAR}{{0,13}}"
+# "Value": value = 0*255(chr) nblk-chr, so 1..256 printable ASCII characters without "," or "="
+# that do not end in a space. Everything outside these classes (controls, DEL, non-ASCII) fails.
+_VALUE: Final = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
+# One precompiled pattern for a whole member: one fullmatch per member, no extra splitting.
+_MEMBER_RE: Final = re.compile(rf"({_KEY})=({_VALUE})")
+
+# OpenTelemetry's TraceState constructor re-validates every pair with its own patterns and logs a
+# warning for each pair it rejects. In opentelemetry-api 1.45 those patterns are exactly _KEY and
+# _VALUE above, so pairs that passed _MEMBER_RE (at most 32, no duplicates) are kept verbatim and
+# nothing is logged; tests/unit/test_propagation.py pins that down at the grammar boundaries.
+_EMPTY_TRACESTATE: Final = TraceState()
+
+
+def parse_traceparent(value: str) -> tuple[int, int, int] | None:
+    """Parse one ``traceparent`` field value.
+
+    Args:
+        value: the field value; surrounding spaces and tabs are ignored.
+
+    Returns:
+        ``(trace_id, span_id, flags)`` with ``flags`` reduced to the sampled (``0x01``) and
+        random-trace-id (``0x02``) bits, or ``None`` if the value is not a valid
+        ``traceparent``. Never raises for string input.
+    """
+    header = value.strip(_OWS)
+    match = _TRACEPARENT_PREFIX_RE.match(header)
+    if match is None:
+        return None
+    version, trace_hex, span_hex, flags_hex = match.groups()
+    if version == _FORBIDDEN_VERSION:
+        return None
+    if version == _OUTGOING_VERSION:
+        # "version-format": version 00 has exactly four fields, so anything after them is invalid.
+        if len(header) != _TRACEPARENT_V00_LENGTH:
+            return None
+    # "Versioning of traceparent": a higher version may append fields, but the flags must be
+    # followed by the end of the string or a dash; we must not interpret what comes after it.
+    elif len(header) != _TRACEPARENT_V00_LENGTH and header[_TRACEPARENT_V00_LENGTH] != "-":
+        return None
+    trace_id = int(trace_hex, 16)
+    span_id = int(span_hex, 16)
+    # "trace-id" / "parent-id": all zeroes is invalid and the whole header must be ignored.
+    if trace_id == 0 or span_id == 0:
+        return None
+    return trace_id, span_id, int(flags_hex, 16) & _KNOWN_FLAGS
+
+
+def parse_tracestate(headers: Iterable[str] | None) -> TraceState:
+    """Parse the ``tracestate`` field values of one request.
+
+    Args:
+        headers: every ``tracestate`` field value received, in order; several values are
+            treated as one list joined by commas. ``None`` means the header is absent.
+
+    Returns:
+        The members in received order. Empty members are skipped and, for a repeated key, the
+        first occurrence is kept. If there are more than 32 members or any member is malformed,
+        the result is an empty :class:`TraceState`. Never raises.
+    """
+    if headers is None:
+        return _EMPTY_TRACESTATE
+    if isinstance(headers, str):
+        # A getter that returns a bare string instead of a list still means one field value.
+        headers = (headers,)
+    pairs: dict[str, str] = {}
+    members = 0
+    for header in headers:
+        if not isinstance(header, str):
+            return _EMPTY_TRACESTATE
+        # "tracestate Header Field Values": multiple fields are combined as by RFC 9110 §5.3
+        # ("Field Order"), i.e. joined with commas; splitting each one gives the same members
+        # without building the joined string.
+        for raw_member in header.split(","):
+            member = raw_member.strip(_OWS)
+            # Empty and whitespace-only list-members are allowed and carry nothing.
+            if not member:
+                continue
+            members += 1
+            if members > _MAX_TRACESTATE_MEMBERS:
+                return _EMPTY_TRACESTATE
+            match = _MEMBER_RE.fullmatch(member)
+            if match is None:
+                return _EMPTY_TRACESTATE
+            key, member_value = match.groups()
+            # "Mutating the tracestate Field" lets a vendor discard duplicate keys; keeping the
+            # first (left-most, most recently written) one is the project's rule.
+            pairs.setdefault(key, member_value)
+    if not pairs:
+        return _EMPTY_TRACESTATE
+    return TraceState(list(pairs.items()))
+
+
+def format_traceparent(span_context: SpanContext) -> str:
+    """Format ``span_context`` as a version ``00`` ``traceparent`` value.
+
+    Only the sampled and random-trace-id flags are written; the reserved bits are cleared.
+
+    Raises:
+        ValueError: if ``span_context`` is not valid (zero or out-of-range ids), since no
+            valid ``traceparent`` exists for it.
+    """
+    if not span_context.is_valid:
+        raise ValueError(f"no traceparent for an invalid span context: {span_context!r}")
+    # "Other Flags": vendors MUST set the undefined flag bits to zero.
+    flags = span_context.trace_flags & _KNOWN_FLAGS
+    return (
+        f"{_OUTGOING_VERSION}-{span_context.trace_id:032x}-{span_context.span_id:016x}-{flags:02x}"
+    )
+
+
+def _single_traceparent(values: list[str] | None) -> str | None:
+    if not values:
+        return None
+    if isinstance(values, str):
+        # A getter that returns a bare string instead of a list still means one field value.
+        return values
+    # traceparent is not a list-valued field, so RFC 9110 §5.3 ("Field Order") does not allow
+    # it to be repeated; the W3C test suite (test_traceparent_duplicated) expects a restart.
+    if len(values) != 1:
+        return None
+    value = values[0]
+    return value if isinstance(value, str) else None
+
+
+class W3CTraceContextPropagator(textmap.TextMapPropagator):
+    """Extracts and injects the W3C ``traceparent`` and ``tracestate`` headers.
+
+    A drop-in replacement for OpenTelemetry's ``TraceContextTextMapPropagator`` with the
+    validation rules described in this module's docstring.
+    """
+
+    def extract(
+        self,
+        carrier: textmap.CarrierT,
+        context: Context | None = None,
+        getter: textmap.Getter[textmap.CarrierT] = textmap.default_getter,
+    ) -> Context:
+        """Return ``context`` with the remote parent found in ``carrier``, if any.
+
+        If ``traceparent`` is absent, repeated or invalid, ``context`` (the root context when
+        ``None``) is returned unchanged and ``tracestate`` is not read. A malformed
+        ``tracestate`` only empties the trace state. Never raises on malformed headers.
+        """
+        if context is None:
+            context = Context()
+        header = _single_traceparent(getter.get(carrier, TRACEPARENT_HEADER))
+        if header is None:
+            return context
+        parsed = parse_traceparent(header)
+        if parsed is None:
+            return context
+        trace_id, span_id, flags = parsed
+        # "Tracestate Header": tracestate is only parsed once traceparent has been parsed.
+        trace_state = parse_tracestate(getter.get(carrier, TRACESTATE_HEADER))
+        span_context = SpanContext(
+            trace_id=trace_id,
+            span_id=span_id,
+            is_remote=True,
+            trace_flags=TraceFlags(flags),
+            trace_state=trace_state,
+        )
+        return trace.set_span_in_context(NonRecordingSpan(span_context), context)
+
+    def inject(
+        self,
+        carrier: textmap.CarrierT,
+        context: Context | None = None,
+        setter: textmap.Setter[textmap.CarrierT] = textmap.default_setter,
+    ) -> None:
+        """Write the span of ``context`` (the current context when ``None``) into ``carrier``.
+
+        Sets ``traceparent``, and ``tracestate`` when the trace state is not empty. Writes
+        nothing when the span context is invalid.
+        """
+        span_context = trace.get_current_span(context).get_span_context()
+        if not span_context.is_valid:
+            return
+        setter.set(carrier, TRACEPARENT_HEADER, format_traceparent(span_context))
+        if span_context.trace_state:
+            # "Combined Header Value": members in order, "key=value" joined by commas.
+            setter.set(carrier, TRACESTATE_HEADER, span_context.trace_state.to_header())
+
+    @property
+    def fields(self) -> set[str]:
+        """The header names :meth:`inject` may set."""
+        return {TRACEPARENT_HEADER, TRACESTATE_HEADER}
