@@ -1,0 +1,109 @@
+"""One request through the gateway is one trace across the three services.
+
+The services run as real processes and export OTLP to a receiver inside the test,
+exactly as they would to the collector.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from support.chain import DB, GATEWAY, SERVER_ATTRIBUTES, USERS, expected_tree, span_count
+from support.otlp import OtlpReceiver
+from support.traces import Node, build_tree, poll_until, server_spans, span_id_of, trace_id_of
+
+
+def wait_for_trace(
+    receiver: OtlpReceiver, trace_id: str, spans: int, remote_parent: str | None = None
+) -> Node:
+    """Poll the receiver until ``spans`` spans of ``trace_id`` arrived; return the tree."""
+    received = poll_until(
+        lambda: receiver.spans(trace_id),
+        lambda got: len(got) >= spans,
+        timeout=15,
+        what=f"{spans} spans of trace {trace_id}",
+    )
+    return build_tree(received, remote_parent=remote_parent)
+
+
+def test_create_user_is_one_trace_across_three_services(
+    gateway_url: str, receiver: OtlpReceiver
+) -> None:
+    email = f"{uuid.uuid4().hex[:12]}@example.com"
+    response = httpx.post(f"{gateway_url}/api/users", json={"name": "Ada", "email": email})
+    assert response.status_code == 201, response.text
+    assert response.json()["email"] == email
+
+    expected = expected_tree("POST", "/api/users", "/users", sql=("INSERT",))
+    trace_id = trace_id_of(response.headers["traceparent"])
+    tree = wait_for_trace(receiver, trace_id, span_count(expected))
+
+    assert tree.shape() == expected
+    assert tree.span.span_id == span_id_of(response.headers["traceparent"])
+    assert {node.span.service for node in tree.walk()} == {GATEWAY, USERS, DB}
+
+    request_id = response.headers["x-request-id"]
+    for span in server_spans(tree):
+        assert set(span.attributes) >= SERVER_ATTRIBUTES, span.name
+        assert span.attributes["request.id"] == request_id
+        assert span.attributes["http.status_code"] == 201
+        assert not span.error
+    insert = tree.find(lambda span: span.name.startswith("INSERT"))[0]
+    assert insert.attributes["db.system"] == "sqlite"
+    assert insert.attributes["db.statement"].startswith("INSERT INTO users")
+    assert email not in insert.attributes["db.statement"]  # values stay bound parameters
+
+
+def test_not_found_is_one_trace_with_client_errors(
+    gateway_url: str, receiver: OtlpReceiver
+) -> None:
+    response = httpx.get(f"{gateway_url}/api/users/987654321")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+    expected = expected_tree("GET", "/api/users/{id}", "/users/{id}", sql=("SELECT",))
+    tree = wait_for_trace(receiver, trace_id_of(response.headers["traceparent"]), 7)
+
+    assert tree.shape() == expected
+    for node in tree.walk():
+        span = node.span
+        if span.kind == "SERVER":
+            # A 404 is the client's mistake: server spans stay unset, not ERROR.
+            assert span.attributes["http.status_code"] == 404
+            assert not span.error, span.name
+        elif span.kind == "CLIENT" and "http.method" in span.attributes:
+            assert span.attributes["http.status_code"] == 404
+            assert span.error, span.name
+
+
+def test_caller_trace_is_continued_and_unsampled_caller_is_followed(
+    gateway_url: str, receiver: OtlpReceiver
+) -> None:
+    caller_trace = uuid.uuid4().hex
+    sampled = httpx.get(
+        f"{gateway_url}/api/users",
+        headers={"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01", "x-request-id": "c-1"},
+    )
+    assert sampled.status_code == 200
+    assert trace_id_of(sampled.headers["traceparent"]) == caller_trace
+    assert sampled.headers["x-request-id"] == "c-1"
+
+    unsampled_trace = uuid.uuid4().hex
+    unsampled = httpx.get(
+        f"{gateway_url}/api/users",
+        headers={"traceparent": f"00-{unsampled_trace}-00f067aa0ba902b7-00"},
+    )
+    assert unsampled.status_code == 200
+    assert unsampled.headers["traceparent"].startswith(f"00-{unsampled_trace}-")
+    assert unsampled.headers["traceparent"].endswith("-00")
+
+    # Each service exports in order, so once a later sampled trace is complete,
+    # anything the unsampled request had produced would have arrived too.
+    marker = httpx.get(f"{gateway_url}/api/users/1")
+    wait_for_trace(receiver, trace_id_of(marker.headers["traceparent"]), 7)
+    tree = wait_for_trace(receiver, caller_trace, 8, remote_parent="00f067aa0ba902b7")
+    assert tree.shape() == expected_tree("GET", "/api/users", "/users", sql=("SELECT", "SELECT"))
+    assert receiver.spans(unsampled_trace) == []

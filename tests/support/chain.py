@@ -1,0 +1,41 @@
+"""The trace trees one request through gateway -> users -> db must produce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GATEWAY, USERS, DB = "api-gateway", "user-service", "db-proxy"
+
+#: The attribute table of Cello's tracing docs, on every SERVER span.
+SERVER_ATTRIBUTES = frozenset(
+    {
+        "http.method",
+        "http.route",
+        "http.url",
+        "http.status_code",
+        "http.response_content_length",
+        "net.host.name",
+        "request.id",
+    }
+)
+
+
+def expected_tree(
+    method: str, public_route: str, route: str, sql: tuple[str, ...]
+) -> tuple[str, str, str, tuple[Any, ...]]:
+    """The exact shape of one request's trace (see ``support.traces.Node.shape``).
+
+    ``route`` is the route users and db share (``/users/{id}``); ``sql`` the labels of
+    db's SQL spans, which always include ``connect`` for the pooled connection.
+    """
+    statements = tuple((DB, "CLIENT", name, ()) for name in sorted((*sql, "connect")))
+    db_server = (DB, "SERVER", f"{method} {route}", statements)
+    users_client = (USERS, "CLIENT", f"{method} {route}", (db_server,))
+    users_server = (USERS, "SERVER", f"{method} {route}", (users_client,))
+    gateway_client = (GATEWAY, "CLIENT", f"{method} {route}", (users_server,))
+    return (GATEWAY, "SERVER", f"{method} {public_route}", (gateway_client,))
+
+
+def span_count(tree: tuple[str, str, str, tuple[Any, ...]]) -> int:
+    """How many spans an expected tree has."""
+    return 1 + sum(span_count(child) for child in tree[3])

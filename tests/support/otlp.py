@@ -1,0 +1,88 @@
+"""A minimal OTLP/gRPC trace receiver that keeps what it gets in memory.
+
+For integration tests: the services export to it exactly as they would to a
+collector, and the test reads the spans back as :class:`~support.traces.Span`.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent import futures
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from .traces import Span
+
+_KINDS = {
+    trace_pb2.Span.SPAN_KIND_SERVER: "SERVER",
+    trace_pb2.Span.SPAN_KIND_CLIENT: "CLIENT",
+    trace_pb2.Span.SPAN_KIND_INTERNAL: "INTERNAL",
+    trace_pb2.Span.SPAN_KIND_PRODUCER: "PRODUCER",
+    trace_pb2.Span.SPAN_KIND_CONSUMER: "CONSUMER",
+}
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+    """Listen on ``127.0.0.1:<free port>``; :attr:`endpoint` is what services export to."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spans: list[Span] = []
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
+        port = self._server.add_insecure_port("127.0.0.1:0")
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> OtlpReceiver:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop(grace=None)
+
+    def Export(
+        self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        received = []
+        for resource_spans in request.resource_spans:
+            resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    received.append(
+                        Span(
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_id=span.parent_span_id.hex() or None,
+                            name=span.name,
+                            kind=_KINDS.get(span.kind, "UNSPECIFIED"),
+                            service=str(resource.get("service.name")),
+                            attributes={
+                                **{f"resource.{k}": v for k, v in resource.items()},
+                                **{a.key: _value(a.value) for a in span.attributes},
+                            },
+                            error=span.status.code == trace_pb2.Status.STATUS_CODE_ERROR,
+                            events=tuple(event.name for event in span.events),
+                        )
+                    )
+        with self._lock:
+            self._spans.extend(received)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def spans(self, trace_id: str | None = None) -> list[Span]:
+        """Every span received so far, or those of one trace."""
+        with self._lock:
+            return [s for s in self._spans if trace_id is None or s.trace_id == trace_id]
+
+    def trace_ids(self) -> set[str]:
+        """The ids of every trace received so far."""
+        with self._lock:
+            return {s.trace_id for s in self._spans}
