@@ -29,7 +29,11 @@ from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 REQUEST_ID: Final = "request.id"
 """The request id (``X-Request-ID``) of the request a span belongs to."""
 
+BAGGAGE_PREFIX: Final = "baggage."
+"""Prefix of the attributes that record chosen W3C baggage entries."""
+
 __all__ = [
+    "BAGGAGE_PREFIX",
     "HTTP_METHOD",
     "HTTP_REQUEST_CONTENT_LENGTH",
     "HTTP_RESPONSE_CONTENT_LENGTH",

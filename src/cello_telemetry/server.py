@@ -25,8 +25,8 @@ from urllib.parse import urlencode
 
 import cello
 from cello import Request, Response
+from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -54,6 +54,7 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         super().__init__()
         self._telemetry: Telemetry | None = None
         self._request_ids = False
+        self._baggage_keys: tuple[str, ...] = ()
         self._handlers: dict[tuple[str, str], Handler] = {}
 
     # -- the documented Cello API -------------------------------------------------
@@ -80,6 +81,17 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         self._telemetry = Telemetry(config, exporter)
         configure_logging(self._telemetry.settings.service_name)
         self.on_event("shutdown")(self._shutdown_telemetry)
+        return self
+
+    def record_baggage(self, *keys: str) -> Self:
+        """Record these W3C ``baggage`` entries on every SERVER span as ``baggage.<key>``.
+
+        Baggage travels with the trace context through every hop; recording chosen
+        keys makes a value set at the edge (say ``demo.session``) searchable on the
+        spans of every service. Only named keys are recorded: baggage comes from the
+        caller and may hold anything.
+        """
+        self._baggage_keys = keys
         return self
 
     @property
@@ -192,6 +204,10 @@ class _Exchange:
         )
         if span.is_recording():
             span.set_attributes(_request_attributes(request, headers, route, self._rid))
+            for key in app._baggage_keys:
+                value = baggage.get_baggage(key, parent)
+                if value is not None:
+                    span.set_attribute(f"{attr.BAGGAGE_PREFIX}{key}", str(value))
         self._span = span
         self._context_token = otel_context.attach(trace.set_span_in_context(span, parent))
 

@@ -6,6 +6,8 @@ import sys
 from collections.abc import Callable
 from typing import Protocol
 
+from cello import LimitsConfig
+
 from cello_telemetry import App, TelemetryConfigError
 
 from .config import ConfigError
@@ -31,6 +33,9 @@ def serve[S: ServiceSettings](load: Callable[[], S], build: Callable[[S], App]) 
     except (ConfigError, TelemetryConfigError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    # Bodies are parsed (and answered with a 413 problem) up to payload.MAX_BODY_BYTES;
+    # Cello refuses anything over 1 MiB before buffering it at all.
+    app.set_limits(LimitsConfig(max_body_size=1024 * 1024))
     # One worker: each service is one process (scale by running more of them), and
     # Cello's own access log is off because the telemetry package writes a JSON one.
     app.run(host=settings.host, port=settings.port, workers=1, debug=False, logs=False)
