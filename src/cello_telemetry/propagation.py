@@ -7,9 +7,12 @@ The services use :class:`W3CTraceContextPropagator` instead of OpenTelemetry's s
   ``ff`` rejected, future versions accepted by their first 55 characters, several
   ``traceparent`` fields rejected, and the sampled and random-trace-id flags kept while the
   reserved flag bits are cleared.
-* ``tracestate`` is validated member by member with the simple-key / multi-tenant-key grammar,
-  a 32-member limit, and the project rule for duplicate keys: the first occurrence wins. Any
-  malformed member discards the whole ``tracestate`` but never the ``traceparent``.
+* ``tracestate`` is validated member by member with the Level 2 key grammar (a lowercase letter
+  or digit, then up to 255 of ``a-z 0-9 _ - * / @``), a 32-member limit, and the project rule
+  for duplicate keys: the first occurrence wins. Any malformed member discards the whole
+  ``tracestate`` but never the ``traceparent``. Valid members are kept verbatim and in order,
+  including keys OpenTelemetry's own (Level 1) ``TraceState`` validation would reject, so they
+  are forwarded on outgoing calls.
 
 Invalid input never raises: the incoming context is returned unchanged and the server starts a
 new trace. Outgoing headers always use version ``00``, the highest version this module knows.
@@ -17,8 +20,9 @@ new trace. Outgoing headers always use version ``00``, the highest version this 
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from opentelemetry import trace
@@ -61,27 +65,96 @@ _OWS: Final = " \t"
 # "tracestate Header Field Values": at most 32 list-members.
 _MAX_TRACESTATE_MEMBERS: Final = 32
 
-# Key grammar: simple-key / multi-tenant-key, as the project specifies it:
-#   simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-#   multi-tenant-key = tenant-id "@" system-id
-#   tenant-id        = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-#   system-id        = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-# This is the ABNF printed under "Key" in the Trace Context Recommendation (level 1). Level 2's
-# "Key" section relaxes it to ( lcalpha / DIGIT ) 0*255( keychar ) with "@" allowed anywhere;
-# the stricter form is deliberate here, and it accepts nothing that level 2 would reject.
-_KEYCHAR: Final = r"[a-z0-9_\-*/]"
-_KEY: Final = rf"[a-z]{_KEYCHAR}{{0,255}}|[a-z0-9]{_KEYCHAR}{{0,240}}@[a-z]{_KEYCHAR}{{0,13}}"
+# "Key" (W3C Trace Context Level 2, spec/20-http_request_header_format.md):
+#   key     = ( lcalpha / DIGIT ) 0*255 ( keychar )
+#   keychar = lcalpha / DIGIT / "_" / "-"/ "*" / "/" / "@"
+#   lcalpha = %x61-7A ; a-z
+# so 1..256 characters, starting with a lowercase letter or a digit, with "@" allowed anywhere
+# after the first character ("foo@", "foo@@bar", "foo@bar@baz" are all keys). This replaces
+# Level 1's simple-key / tenant-id "@" system-id grammar with its 241/14-character limits.
+_KEY: Final = r"[a-z0-9][a-z0-9_\-*/@]{0,255}"
 # "Value": value = 0*255(chr) nblk-chr, so 1..256 printable ASCII characters without "," or "="
 # that do not end in a space. Everything outside these classes (controls, DEL, non-ASCII) fails.
 _VALUE: Final = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
 # One precompiled pattern for a whole member: one fullmatch per member, no extra splitting.
 _MEMBER_RE: Final = re.compile(rf"({_KEY})=({_VALUE})")
+# The same grammar for a key and a value given separately (TraceState.add / update).
+_KEY_RE: Final = re.compile(_KEY)
+_VALUE_RE: Final = re.compile(_VALUE)
 
-# OpenTelemetry's TraceState constructor re-validates every pair with its own patterns and logs a
-# warning for each pair it rejects. In opentelemetry-api 1.45 those patterns are exactly _KEY and
-# _VALUE above, so pairs that passed _MEMBER_RE (at most 32, no duplicates) are kept verbatim and
-# nothing is logged; tests/unit/test_propagation.py pins that down at the grammar boundaries.
-_EMPTY_TRACESTATE: Final = TraceState()
+_logger = logging.getLogger(__name__)
+
+
+class _Level2TraceState(TraceState):
+    """A :class:`TraceState` whose pairs were validated with the Level 2 grammar above.
+
+    OpenTelemetry's ``TraceState`` constructor (opentelemetry-api 1.x, ``trace/span.py``)
+    re-validates every pair with the Level 1 key pattern, silently drops e.g. ``1foo`` or
+    ``foo@bar@baz`` and logs a warning for each. Its ``add``/``update``/``delete`` rebuild the
+    result through that same constructor. So this subclass:
+
+    * stores the pairs it is given as they are, in the base class's ``_dict`` (a private
+      attribute every inherited method reads; tests/unit/test_propagation.py would catch a
+      change): callers (only this module) pass pairs that already matched ``_MEMBER_RE``, at
+      most 32 and without duplicate keys;
+    * re-implements ``add``/``update``/``delete`` with the Level 2 check, so a sampler or vendor
+      mutating the trace state keeps the Level 2 members and gets a ``_Level2TraceState`` back;
+    * parses ``from_header`` with :func:`parse_tracestate`.
+
+    Everything else (mapping access, ``to_header``, equality with a plain ``TraceState``) is
+    inherited. The SDK passes the parent's trace state object itself to child spans
+    (``_get_parent_trace_state`` in ``opentelemetry/sdk/trace/sampling.py``), so the members
+    reach :meth:`W3CTraceContextPropagator.inject` unchanged.
+    """
+
+    def __init__(self, entries: Sequence[tuple[str, str]] | None = None) -> None:
+        # No entries: the base constructor only creates its empty ``_dict`` and validates nothing.
+        super().__init__()
+        if entries:
+            self._dict.update(entries)
+
+    def add(self, key: str, value: str) -> TraceState:
+        """Return a copy with ``key=value`` added first; ``self`` if invalid, present or full."""
+        if not _is_valid_member(key, value) or key in self or len(self) >= _MAX_TRACESTATE_MEMBERS:
+            _logger.warning("tracestate member (%s, %s) not added", key, value)
+            return self
+        return _Level2TraceState([(key, value), *self.items()])
+
+    def update(self, key: str, value: str) -> TraceState:
+        """Return a copy with ``key=value`` moved or added first; ``self`` if invalid or full.
+
+        Like ``TraceState.update`` this is an upsert: a new key is added while there is room.
+        """
+        if not _is_valid_member(key, value) or (
+            key not in self and len(self) >= _MAX_TRACESTATE_MEMBERS
+        ):
+            _logger.warning("tracestate member (%s, %s) not updated", key, value)
+            return self
+        return _Level2TraceState([(key, value), *((k, v) for k, v in self.items() if k != key)])
+
+    def delete(self, key: str) -> TraceState:
+        """Return a copy without ``key``; ``self`` if it is not present."""
+        if key not in self:
+            _logger.warning("tracestate key %s not present", key)
+            return self
+        return _Level2TraceState([(k, v) for k, v in self.items() if k != key])
+
+    @classmethod
+    def from_header(cls, header_list: list[str]) -> TraceState:
+        """Parse ``tracestate`` field values with :func:`parse_tracestate`."""
+        return parse_tracestate(header_list)
+
+
+def _is_valid_member(key: object, value: object) -> bool:
+    return (
+        isinstance(key, str)
+        and isinstance(value, str)
+        and _KEY_RE.fullmatch(key) is not None
+        and _VALUE_RE.fullmatch(value) is not None
+    )
+
+
+_EMPTY_TRACESTATE: Final = _Level2TraceState()
 
 
 def parse_traceparent(value: str) -> tuple[int, int, int] | None:
@@ -128,7 +201,9 @@ def parse_tracestate(headers: Iterable[str] | None) -> TraceState:
     Returns:
         The members in received order. Empty members are skipped and, for a repeated key, the
         first occurrence is kept. If there are more than 32 members or any member is malformed,
-        the result is an empty :class:`TraceState`. Never raises.
+        the result is an empty :class:`TraceState`. Keys follow the Level 2 grammar, also where
+        it is wider than OpenTelemetry's own ``TraceState`` check (see :class:`_Level2TraceState`).
+        Never raises.
     """
     if headers is None:
         return _EMPTY_TRACESTATE
@@ -160,7 +235,7 @@ def parse_tracestate(headers: Iterable[str] | None) -> TraceState:
             pairs.setdefault(key, member_value)
     if not pairs:
         return _EMPTY_TRACESTATE
-    return TraceState(list(pairs.items()))
+    return _Level2TraceState(list(pairs.items()))
 
 
 def format_traceparent(span_context: SpanContext) -> str:

@@ -2,19 +2,34 @@
 
 Cases follow the W3C Trace Context test suite in spirit (w3c/trace-context, test/test.py), with
 the project's own rules where they differ or the spec leaves a choice: the first duplicate
-tracestate key wins, and tracestate keys use the simple-key / multi-tenant-key grammar.
+tracestate key wins, and tracestate keys use the W3C Trace Context Level 2 key grammar
+(( lcalpha / DIGIT ) 0*255( keychar ), "@" allowed anywhere after the first character) even
+where OpenTelemetry's own TraceState only accepts the Level 1 simple-key / multi-tenant-key.
 """
 
 from __future__ import annotations
 
 import logging
 import string
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.context import Context, create_key
 from opentelemetry.propagators import textmap
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    Decision,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import (
     INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
@@ -23,6 +38,7 @@ from opentelemetry.trace import (
     TraceState,
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 
 from cello_telemetry.propagation import (
     TRACEPARENT_HEADER,
@@ -44,7 +60,8 @@ PROPAGATOR = W3CTraceContextPropagator()
 # Every character the value grammar allows (0x20-0x7E without "," and "="); it must not end with
 # a space, and "~" is the last printable character anyway.
 ALL_VALUE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ",=")
-ALL_KEY_CHARS = string.ascii_lowercase + string.digits + "_-*/"
+# Every Level 2 keychar.
+ALL_KEY_CHARS = string.ascii_lowercase + string.digits + "_-*/@"
 
 Pairs = list[tuple[str, str]]
 
@@ -75,14 +92,14 @@ def remote(
     trace_id: int = TRACE_ID,
     span_id: int = SPAN_ID,
     flags: int = 1,
-    state: Pairs | None = None,
+    state: Pairs | TraceState | None = None,
 ) -> SpanContext:
     return SpanContext(
         trace_id=trace_id,
         span_id=span_id,
         is_remote=True,
         trace_flags=TraceFlags(flags),
-        trace_state=TraceState(state or []),
+        trace_state=state if isinstance(state, TraceState) else TraceState(state or []),
     )
 
 
@@ -348,6 +365,7 @@ def test_extract_default_getter_with_list_of_two_traceparents_is_invalid() -> No
     "tracestate",
     [
         pytest.param("FOO=1", id="uppercase-key"),
+        pytest.param("@foo=1", id="key-starts-with-at"),
         pytest.param("foo=1,bar", id="member-without-equals"),
         pytest.param(members(33), id="33-members"),
         pytest.param("foo=caf\u00e9", id="non-ascii-value"),
@@ -381,8 +399,17 @@ def test_extract_combines_multiple_tracestate_headers_in_order() -> None:
 
 KEY_256 = "z" * 256
 KEY_ALL_CHARS = "a" + ALL_KEY_CHARS
+# Starts with a digit and ends with "@": valid in Level 2 only.
+DIGIT_KEY_ALL_CHARS = "0" + ALL_KEY_CHARS
+# The longest Level 1 multi-tenant key (tenant 241, system 14): valid in both levels.
 MT_KEY_MAX = "t" * 241 + "@" + "v" * 14
-MT_KEY_ALL_CHARS = "0" + ALL_KEY_CHARS + "@" + "a" + "z0_-*/"
+# 256-character keys that Level 1 rejects: long tenant part, long system part, several "@".
+LONG_TENANT_KEY = "t" * 254 + "@v"
+LONG_SYSTEM_KEY = "t@" + "v" * 254
+AT_KEY_256 = "0" + "@" * 255
+# Level 2 keys that opentelemetry's TraceState rejects (Level 1).
+LEVEL_2_HEADER = "foo@bar@baz=1,1abc=2"
+LEVEL_2_PAIRS = [("foo@bar@baz", "1"), ("1abc", "2")]
 VALUE_256 = "v" * 256
 
 
@@ -462,28 +489,60 @@ VALUE_256 = "v" * 256
         pytest.param(["foo =1"], [], id="key-trailing-space"),
         pytest.param(["foo\t=1"], [], id="key-trailing-tab"),
         pytest.param(["_foo=1"], [], id="key-starts-with-underscore"),
-        pytest.param(["1foo=1"], [], id="simple-key-starts-with-digit"),
+        pytest.param(["1foo=1"], [("1foo", "1")], id="key-starts-with-digit"),
+        pytest.param(["1=1"], [("1", "1")], id="key-single-digit"),
+        pytest.param(["0123=1"], [("0123", "1")], id="key-all-digits"),
+        pytest.param(
+            [f"{DIGIT_KEY_ALL_CHARS}=1"], [(DIGIT_KEY_ALL_CHARS, "1")], id="digit-key-all-chars"
+        ),
+        pytest.param(["-foo=1"], [], id="key-starts-with-dash"),
+        pytest.param(["*foo=1"], [], id="key-starts-with-asterisk"),
+        pytest.param(["/foo=1"], [], id="key-starts-with-slash"),
+        pytest.param(["Foo=1"], [], id="key-starts-with-uppercase"),
         pytest.param(["f\u00f6o=1"], [], id="key-non-ascii"),
         pytest.param(["\u00a0foo=1"], [], id="nbsp-is-not-ows"),
         pytest.param(["foo"], [], id="member-without-equals"),
         pytest.param(["foo=1,BAR=2,baz=3"], [], id="one-malformed-member-drops-all"),
-        # Multi-tenant keys.
+        # "@" in keys (Level 2: any keychar after the first character, no tenant/system limits).
         pytest.param(["tenant@vendor=1"], [("tenant@vendor", "1")], id="multi-tenant-key"),
         pytest.param(["1tenant@vendor=1"], [("1tenant@vendor", "1")], id="tenant-starts-digit"),
         pytest.param([f"{MT_KEY_MAX}=1"], [(MT_KEY_MAX, "1")], id="tenant-241-system-14"),
         pytest.param(
-            [f"{MT_KEY_ALL_CHARS}=1"], [(MT_KEY_ALL_CHARS, "1")], id="multi-tenant-all-chars"
+            ["foo=1", "t" * 242 + "@v=1"],
+            [("foo", "1"), ("t" * 242 + "@v", "1")],
+            id="tenant-242-kept",
         ),
-        pytest.param(["foo=1", "t" * 242 + "@v=1"], [], id="tenant-242-drops-all"),
-        pytest.param(["foo=1", "t@" + "v" * 15 + "=1"], [], id="system-15-drops-all"),
-        pytest.param(["@foo=1,bar=2"], [], id="empty-tenant"),
-        pytest.param(["foo@=1,bar=2"], [], id="empty-system"),
-        pytest.param(["foo@@bar=1,bar=2"], [], id="double-at"),
-        pytest.param(["foo@bar@baz=1,bar=2"], [], id="two-at-signs"),
-        pytest.param(["foo@1bar=1"], [], id="system-starts-with-digit"),
-        pytest.param(["foo@_bar=1"], [], id="system-starts-with-underscore"),
-        pytest.param(["foo@Bar=1"], [], id="system-uppercase"),
-        pytest.param(["Foo@bar=1"], [], id="tenant-uppercase"),
+        pytest.param(
+            ["foo=1", "t@" + "v" * 15 + "=1"],
+            [("foo", "1"), ("t@" + "v" * 15, "1")],
+            id="system-15-kept",
+        ),
+        pytest.param([f"{LONG_TENANT_KEY}=1"], [(LONG_TENANT_KEY, "1")], id="tenant-254-system-1"),
+        pytest.param([f"{LONG_SYSTEM_KEY}=1"], [(LONG_SYSTEM_KEY, "1")], id="tenant-1-system-254"),
+        pytest.param([f"{AT_KEY_256}=1"], [(AT_KEY_256, "1")], id="key-256-chars-mostly-at"),
+        pytest.param(["foo=1", f"{LONG_TENANT_KEY}z=1"], [], id="key-257-chars-with-at-drops-all"),
+        pytest.param(["foo=1", f"{AT_KEY_256}@=1"], [], id="key-257-chars-all-at-drops-all"),
+        pytest.param(["foo@=1,bar=2"], [("foo@", "1"), ("bar", "2")], id="key-ends-with-at"),
+        pytest.param(["foo@@bar=1,bar=2"], [("foo@@bar", "1"), ("bar", "2")], id="double-at"),
+        pytest.param(
+            ["foo@bar@baz=1,bar=2"], [("foo@bar@baz", "1"), ("bar", "2")], id="two-at-signs"
+        ),
+        pytest.param(["foo@1bar=1"], [("foo@1bar", "1")], id="digit-after-at"),
+        pytest.param(["foo@_bar=1"], [("foo@_bar", "1")], id="underscore-after-at"),
+        pytest.param(["f@=1"], [("f@", "1")], id="letter-then-at"),
+        pytest.param(["@foo=1,bar=2"], [], id="key-starts-with-at"),
+        pytest.param(["@=1"], [], id="key-only-at"),
+        pytest.param(["foo=1", "@@=2"], [], id="key-only-ats-drops-all"),
+        pytest.param(["foo@Bar=1"], [], id="uppercase-after-at"),
+        pytest.param(["Foo@bar=1"], [], id="uppercase-before-at"),
+        pytest.param(["FOO@BAR=1"], [], id="uppercase-key-with-at"),
+        pytest.param(["_foo@bar=1"], [], id="key-with-at-starts-with-underscore"),
+        pytest.param(["foo@bar.baz=1"], [], id="key-with-at-and-dot"),
+        pytest.param(["foo@b\u00e4r=1"], [], id="key-with-at-non-ascii"),
+        pytest.param([LEVEL_2_HEADER], LEVEL_2_PAIRS, id="level-2-keys-in-order"),
+        pytest.param(
+            [LEVEL_2_HEADER + ",foo@bar@baz=3"], LEVEL_2_PAIRS, id="level-2-duplicate-keeps-first"
+        ),
         # Member count.
         pytest.param([members(32)], member_pairs(32), id="32-members"),
         pytest.param([members(33)], [], id="33-members-drops-all"),
@@ -536,22 +595,34 @@ def test_parse_tracestate_non_string_header_value_drops_all() -> None:
             f"{MT_KEY_MAX}={VALUE_256}", f"{MT_KEY_MAX}={VALUE_256}", id="longest-multi-tenant-key"
         ),
         pytest.param(
-            f"{MT_KEY_ALL_CHARS}={ALL_VALUE_CHARS}",
-            f"{MT_KEY_ALL_CHARS}={ALL_VALUE_CHARS}",
+            f"{DIGIT_KEY_ALL_CHARS}={ALL_VALUE_CHARS}",
+            f"{DIGIT_KEY_ALL_CHARS}={ALL_VALUE_CHARS}",
             id="all-allowed-characters",
+        ),
+        pytest.param(LEVEL_2_HEADER, LEVEL_2_HEADER, id="level-2-only-keys"),
+        pytest.param(
+            f"{LONG_TENANT_KEY}=1,{LONG_SYSTEM_KEY}=2,{AT_KEY_256}=3",
+            f"{LONG_TENANT_KEY}=1,{LONG_SYSTEM_KEY}=2,{AT_KEY_256}=3",
+            id="longest-level-2-only-keys",
+        ),
+        pytest.param(
+            ",".join(f"{i}@x@{i}={i}" for i in range(32)),
+            ",".join(f"{i}@x@{i}={i}" for i in range(32)),
+            id="32-level-2-only-keys",
         ),
         pytest.param(members(32), members(32), id="32-members"),
         pytest.param("foo=1,foo=2", "foo=1", id="duplicate-key"),
         pytest.param(members(33), "", id="33-members"),
-        pytest.param("t" * 242 + "@v=1", "", id="invalid-key"),
+        pytest.param("@foo=1", "", id="invalid-key-leading-at"),
+        pytest.param(f"{AT_KEY_256}@=1", "", id="invalid-key-257-chars"),
         pytest.param("foo=caf\u00e9", "", id="invalid-value"),
     ],
 )
 def test_tracestate_parsing_logs_nothing(
     header: str, expected: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # opentelemetry's TraceState logs a warning for every pair it rejects; our validated pairs
-    # must pass its check silently, and invalid input must be dropped before it reaches it.
+    # opentelemetry's TraceState logs a warning for every pair its Level 1 check rejects; our
+    # Level 2 pairs must be kept without reaching that check, and invalid input dropped silently.
     carrier = {TRACEPARENT_HEADER: VALID_TP, TRACESTATE_HEADER: header}
 
     with caplog.at_level(logging.DEBUG):
@@ -625,6 +696,11 @@ def test_format_traceparent_rejects_invalid_span_context(span_context: SpanConte
             remote(state=[(MT_KEY_MAX, " leading space")]),
             {TRACEPARENT_HEADER: VALID_TP, TRACESTATE_HEADER: f"{MT_KEY_MAX}= leading space"},
             id="multi-tenant-key-and-leading-space",
+        ),
+        pytest.param(
+            remote(state=parse_tracestate([LEVEL_2_HEADER])),
+            {TRACEPARENT_HEADER: VALID_TP, TRACESTATE_HEADER: LEVEL_2_HEADER},
+            id="level-2-keys",
         ),
         pytest.param(INVALID_SPAN_CONTEXT, {}, id="invalid-span-context"),
         pytest.param(remote(trace_id=0), {}, id="zero-trace-id"),
@@ -711,6 +787,22 @@ def test_fields() -> None:
             {TRACEPARENT_HEADER: VALID_TP, TRACESTATE_HEADER: "a=b,C=d"},
             {TRACEPARENT_HEADER: VALID_TP},
             id="malformed-tracestate-not-forwarded",
+        ),
+        pytest.param(
+            {
+                TRACEPARENT_HEADER: VALID_TP,
+                TRACESTATE_HEADER: [f"{LEVEL_2_HEADER}, foo@=3", f"{LONG_SYSTEM_KEY}=4,1abc=5"],
+            },
+            {
+                TRACEPARENT_HEADER: VALID_TP,
+                TRACESTATE_HEADER: f"{LEVEL_2_HEADER},foo@=3,{LONG_SYSTEM_KEY}=4",
+            },
+            id="level-2-keys-forwarded",
+        ),
+        pytest.param(
+            {TRACEPARENT_HEADER: VALID_TP, TRACESTATE_HEADER: LEVEL_2_HEADER + ",@bad=1"},
+            {TRACEPARENT_HEADER: VALID_TP},
+            id="level-2-keys-with-malformed-member-not-forwarded",
         ),
         pytest.param({TRACEPARENT_HEADER: tp(version="ff")}, {}, id="invalid-traceparent"),
     ],
@@ -804,6 +896,256 @@ def test_garbage_tracestate_never_raises(garbage: str) -> None:
 )
 def test_long_tracestate(header: str, expected_len: int) -> None:
     assert len(parse_tracestate([header])) == expected_len
+
+
+# --------------------------------------------------------------------------------------------
+# The extracted TraceState: Level 2 members survive mutation and the SDK
+# --------------------------------------------------------------------------------------------
+
+
+def full_level_2_state() -> TraceState:
+    return parse_tracestate([",".join(f"{i}@x@{i}={i}" for i in range(32))])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        pytest.param(
+            lambda s: s.add("new", "v"), [("new", "v"), *LEVEL_2_PAIRS], id="add-level-1-key"
+        ),
+        pytest.param(
+            lambda s: s.add("2@x@y", "v"), [("2@x@y", "v"), *LEVEL_2_PAIRS], id="add-level-2-key"
+        ),
+        pytest.param(
+            lambda s: s.update("1abc", "v"),
+            [("1abc", "v"), ("foo@bar@baz", "1")],
+            id="update-moves-key-first",
+        ),
+        pytest.param(
+            lambda s: s.update("foo@", "v"), [("foo@", "v"), *LEVEL_2_PAIRS], id="update-upserts"
+        ),
+        pytest.param(lambda s: s.delete("foo@bar@baz"), [("1abc", "2")], id="delete"),
+        pytest.param(
+            lambda s: s.delete("1abc").add("1abc", "3"),
+            [("1abc", "3"), ("foo@bar@baz", "1")],
+            id="delete-then-add",
+        ),
+    ],
+)
+def test_extracted_trace_state_mutations_keep_level_2_members(
+    mutate: Callable[[TraceState], TraceState], expected: Pairs, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = parse_tracestate([LEVEL_2_HEADER])
+
+    with caplog.at_level(logging.DEBUG):
+        mutated = mutate(state)
+
+    assert list(mutated.items()) == expected
+    assert type(mutated) is type(state)
+    assert list(state.items()) == LEVEL_2_PAIRS
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("state", "mutate"),
+    [
+        pytest.param(
+            parse_tracestate([LEVEL_2_HEADER]), lambda s: s.add("@x", "1"), id="add-bad-key"
+        ),
+        pytest.param(
+            parse_tracestate([LEVEL_2_HEADER]), lambda s: s.add("x", "a,b"), id="add-bad-value"
+        ),
+        pytest.param(
+            parse_tracestate([LEVEL_2_HEADER]), lambda s: s.add("1abc", "3"), id="add-existing"
+        ),
+        pytest.param(full_level_2_state(), lambda s: s.add("x", "1"), id="add-to-32-members"),
+        pytest.param(
+            parse_tracestate([LEVEL_2_HEADER]), lambda s: s.update("X", "1"), id="update-bad-key"
+        ),
+        pytest.param(
+            parse_tracestate([LEVEL_2_HEADER]),
+            lambda s: s.update("1abc", "2 "),
+            id="update-bad-value",
+        ),
+        pytest.param(full_level_2_state(), lambda s: s.update("x", "1"), id="update-new-key-at-32"),
+        pytest.param(
+            parse_tracestate([LEVEL_2_HEADER]), lambda s: s.delete("x"), id="delete-missing"
+        ),
+    ],
+)
+def test_extracted_trace_state_rejected_mutations_return_it_unchanged(
+    state: TraceState, mutate: Callable[[TraceState], TraceState], caplog: pytest.LogCaptureFixture
+) -> None:
+    before = list(state.items())
+
+    with caplog.at_level(logging.WARNING):
+        assert mutate(state) is state
+
+    assert list(state.items()) == before
+    # Like opentelemetry's TraceState, a rejected mutation is reported as a warning.
+    assert [record.levelno for record in caplog.records] == [logging.WARNING]
+
+
+def test_extracted_trace_state_update_existing_key_at_32_members() -> None:
+    state = full_level_2_state()
+
+    updated = state.update("31@x@31", "new")
+
+    assert list(updated.items())[:2] == [("31@x@31", "new"), ("0@x@0", "0")]
+    assert len(updated) == 32
+
+
+def test_extracted_trace_state_absent_header_accepts_level_2_keys() -> None:
+    assert list(parse_tracestate(None).add("1abc", "2").items()) == [("1abc", "2")]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param([LEVEL_2_HEADER], LEVEL_2_PAIRS, id="level-2-keys"),
+        pytest.param(["foo=1", "foo=2"], [("foo", "1")], id="duplicate-keeps-first"),
+        pytest.param([members(33)], [], id="33-members"),
+        pytest.param(["@foo=1"], [], id="malformed"),
+    ],
+)
+def test_extracted_trace_state_from_header_uses_level_2_rules(
+    headers: list[str], expected: Pairs
+) -> None:
+    cls = type(parse_tracestate(None))
+
+    assert list(cls.from_header(headers).items()) == expected
+
+
+class UpdatingSampler(Sampler):
+    """Samples everything and moves its own member to the front, as a vendor sampler may."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent_state = span_context_of(parent_context or Context()).trace_state
+        return SamplingResult(
+            Decision.RECORD_AND_SAMPLE, None, parent_state.update(self.key, "ours")
+        )
+
+    def get_description(self) -> str:
+        return "UpdatingSampler"
+
+
+@pytest.fixture
+def sdk_tracer() -> Iterator[Callable[[Sampler], trace.Tracer]]:
+    providers: list[TracerProvider] = []
+
+    def make(sampler: Sampler) -> trace.Tracer:
+        provider = TracerProvider(sampler=sampler, shutdown_on_exit=False)
+        providers.append(provider)
+        return provider.get_tracer(__name__)
+
+    yield make
+    for provider in providers:
+        provider.shutdown()
+
+
+def test_sdk_child_span_forwards_level_2_tracestate(
+    sdk_tracer: Callable[[Sampler], trace.Tracer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A service receives Level 2 keys, handles the request in an SDK span and calls downstream:
+    # the outbound tracestate must carry the received members unchanged.
+    tracer = sdk_tracer(DEFAULT_ON)
+    incoming = {TRACEPARENT_HEADER: VALID_TP, TRACESTATE_HEADER: LEVEL_2_HEADER}
+    outgoing: dict[str, str] = {}
+
+    with caplog.at_level(logging.DEBUG):
+        child = tracer.start_span("handle", context=PROPAGATOR.extract(incoming))
+        PROPAGATOR.inject(outgoing, trace.set_span_in_context(child))
+        child.end()
+
+    child_context = child.get_span_context()
+    # A real SDK span, whose span context the SDK built from the sampler's trace_state.
+    assert isinstance(child, ReadableSpan)
+    assert child_context.trace_id == TRACE_ID
+    assert child_context.span_id != SPAN_ID
+    assert outgoing == {
+        TRACEPARENT_HEADER: format_traceparent(child_context),
+        TRACESTATE_HEADER: LEVEL_2_HEADER,
+    }
+    assert list(parse_tracestate([outgoing[TRACESTATE_HEADER]]).items()) == LEVEL_2_PAIRS
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        pytest.param(DEFAULT_ON, id="parent-based-always-on"),
+        pytest.param(DEFAULT_OFF, id="parent-based-always-off"),
+        pytest.param(ALWAYS_ON, id="always-on"),
+        pytest.param(ALWAYS_OFF, id="always-off"),
+        pytest.param(TraceIdRatioBased(0.5), id="trace-id-ratio"),
+        pytest.param(ParentBasedTraceIdRatio(0.0), id="parent-based-trace-id-ratio"),
+    ],
+)
+@pytest.mark.parametrize("flags", ["00", "01", "03"])
+def test_sdk_nested_spans_forward_level_2_tracestate(
+    sampler: Sampler,
+    flags: str,
+    sdk_tracer: Callable[[Sampler], trace.Tracer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tracer = sdk_tracer(sampler)
+    header = f"{LEVEL_2_HEADER},{LONG_TENANT_KEY}=3,{AT_KEY_256}=4"
+    incoming = {TRACEPARENT_HEADER: tp(flags=flags), TRACESTATE_HEADER: header}
+    outgoing: dict[str, str] = {}
+
+    with (
+        caplog.at_level(logging.DEBUG),
+        tracer.start_as_current_span("handle", context=PROPAGATOR.extract(incoming)),
+        tracer.start_as_current_span("call-downstream") as grandchild,
+    ):
+        PROPAGATOR.inject(outgoing)
+
+    assert outgoing == {
+        TRACEPARENT_HEADER: format_traceparent(grandchild.get_span_context()),
+        TRACESTATE_HEADER: header,
+    }
+    assert grandchild.get_span_context().trace_id == TRACE_ID
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        pytest.param("ours", "ours=ours,foo@bar@baz=1,1abc=2", id="new-key"),
+        pytest.param("1abc", "1abc=ours,foo@bar@baz=1", id="existing-level-2-key"),
+        pytest.param("ours@x@y", "ours@x@y=ours,foo@bar@baz=1,1abc=2", id="new-level-2-key"),
+    ],
+)
+def test_sdk_sampler_updating_tracestate_keeps_level_2_members(
+    key: str,
+    expected: str,
+    sdk_tracer: Callable[[Sampler], trace.Tracer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tracer = sdk_tracer(UpdatingSampler(key))
+    incoming = {TRACEPARENT_HEADER: VALID_TP, TRACESTATE_HEADER: LEVEL_2_HEADER}
+    outgoing: dict[str, str] = {}
+
+    with (
+        caplog.at_level(logging.DEBUG),
+        tracer.start_as_current_span("handle", context=PROPAGATOR.extract(incoming)),
+    ):
+        PROPAGATOR.inject(outgoing)
+
+    assert outgoing[TRACESTATE_HEADER] == expected
+    assert caplog.records == []
 
 
 # --------------------------------------------------------------------------------------------
