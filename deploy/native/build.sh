@@ -14,6 +14,7 @@
 # Usage: build.sh [all|otelcol|jaeger|zipkin|composecheck]...   build what is missing
 #        build.sh path NAME                                       build if missing, print path
 #        build.sh check [NAME...]                                 say which prerequisites are missing
+#        build.sh cached NAME                                     print the path if already built
 # Versions come from deploy/.env (the same ones the compose file uses).
 # A cached artefact is never rebuilt; delete it (or the cache) to force a rebuild.
 # Cold, on 2 cores: otelcol ~5 min, jaeger ~8 min, zipkin ~0.5 min, composecheck ~1 min.
@@ -123,7 +124,7 @@ build_otelcol() {
 
 build_jaeger() {
     local out=$1
-    grep -q "github.com/jaegertracing/jaeger $JAEGER_GO_MODULE_VERSION\$" "$here/jaeger/go.mod" ||
+    grep -Eq "^\s*github.com/jaegertracing/jaeger $JAEGER_GO_MODULE_VERSION( // indirect)?\$" "$here/jaeger/go.mod" ||
         die "$here/jaeger/go.mod does not require github.com/jaegertracing/jaeger $JAEGER_GO_MODULE_VERSION"
     log "jaeger: compiling Jaeger $JAEGER_VERSION (module $JAEGER_GO_MODULE_VERSION; ~8 min cold on 2 cores)"
     (cd "$here/jaeger" && "$GO" build -trimpath \
@@ -183,11 +184,12 @@ main() {
         check)
             shift
             local missing="" t
-            for t in "${@:-otelcol jaeger zipkin}"; do
-                for t in $t; do missing+=$(missing_for "$t"; echo); done
-            done
+            for t in ${*:-otelcol jaeger zipkin}; do missing+=$(missing_for "$t")$'\n'; done
             missing=$(printf '%s' "$missing" | sed '/^$/d' | sort -u)
-            if [ -n "$missing" ]; then printf 'missing: %s\n' "$missing" | sed '2,$s/^/         /' >&2; return 1; fi ;;
+            if [ -n "$missing" ]; then printf '%s\n' "$missing" | sed 's/^/missing: /' >&2; return 1; fi ;;
+        cached)
+            [ $# -eq 2 ] || die "usage: build.sh cached NAME"
+            [ -e "$(path_of "$2")" ] && path_of "$2" ;;
         all)
             for t in otelcol jaeger zipkin composecheck; do ensure "$t"; done
             log "all tools are in $CACHE" ;;

@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# Run the whole tracing demo: Zipkin, Jaeger v2, the OpenTelemetry Collector and the
+# three services (gateway :8000 -> users :8001 -> db :8002).
+#
+# Usage: deploy/stack.sh up [--infra-only]   start (and wait until every part is healthy)
+#        deploy/stack.sh down                stop everything this checkout started
+#        deploy/stack.sh status              components, pids, ports, health
+#        deploy/stack.sh logs [NAME] [-f]    show (or follow) the logs
+#        deploy/stack.sh build               native mode: build the tools (cached per machine)
+#
+# Mode: STACK=compose|native. Default: compose when `docker info` works, else native.
+#   compose: docker compose -f deploy/docker-compose.yml --env-file deploy/.env ...
+#   native:  the tools from deploy/native/build.sh plus .venv (made with `make setup`),
+#            each in the background with its log and pid file in .run/ (all on 127.0.0.1).
+# SERVICES=0 is the same as --infra-only: no Python services, only the tracing backends.
+# UP_TIMEOUT (seconds, default 120) bounds the wait for each component to become healthy.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+deploy=$repo/deploy
+run=$repo/.run
+build=$deploy/native/build.sh
+compose_args=(-f "$deploy/docker-compose.yml" --env-file "$deploy/.env")
+
+say() { printf 'stack: %s\n' "$*"; }
+die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
+
+# --- native components ---------------------------------------------------------
+# name | ports it listens on (all 127.0.0.1) | health URL
+COMPONENTS=(
+    "zipkin|9411|http://127.0.0.1:9411/health"
+    "jaeger|14317 14318 16686 16685 14133 14888|http://127.0.0.1:14133/status"
+    "otelcol|4317 4318 13133 8888|http://127.0.0.1:13133/"
+    "db|8002|http://127.0.0.1:8002/health"
+    "users|8001|http://127.0.0.1:8001/health"
+    "gateway|8000|http://127.0.0.1:8000/health"
+)
+INFRA=(zipkin jaeger otelcol)
+SERVICES_LIST=(db users gateway)
+
+field() { # component name, field index (1 ports, 2 health)
+    local c
+    for c in "${COMPONENTS[@]}"; do
+        if [ "${c%%|*}" = "$1" ]; then
+            IFS='|' read -r -a f <<<"$c"
+            printf '%s' "${f[$2]}"
+            return
+        fi
+    done
+}
+
+# Every process we start carries CELLO_STACK_RUN=<this checkout's .run> in its
+# environment (children inherit it), so we can find all of them again, and tell
+# them from unrelated processes that happen to reuse a pid.
+marker="CELLO_STACK_RUN=$run"
+
+is_ours() { # pid: alive and started by this checkout's stack.sh
+    [ -r "/proc/$1/environ" ] && tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "$marker"
+}
+our_pids() { # every live process carrying our marker
+    local d pid
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [ "$pid" = "$$" ] && continue
+        is_ours "$pid" && echo "$pid"
+    done
+    return 0
+}
+pid_of() { # component -> pid from .run/<name>.pid if that process is ours and alive
+    local f=$run/$1.pid pid
+    [ -f "$f" ] || return 1
+    pid=$(cat "$f")
+    [ -n "$pid" ] && is_ours "$pid" && echo "$pid"
+}
+
+listening() { # port -> true when something listens on 127.0.0.1/any at that TCP port
+    if command -v ss >/dev/null; then
+        [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
+}
+port_owner() {
+    if command -v ss >/dev/null; then
+        ss -Hltnp "sport = :$1" 2>/dev/null | sed 's/.*users:(//; s/)$//' | head -n 1
+    fi
+}
+healthy() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
+
+stop_pid() { # pid, name: TERM the process group, KILL after a bound
+    local pid=$1 name=$2 i
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    say "$name (pid $pid) ignored SIGTERM for 10s: sending SIGKILL"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.5
+}
+
+native_down() {
+    local c name pid left i ports=""
+    for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+        c=${COMPONENTS[$i]}
+        name=${c%%|*}
+        ports+=" $(field "$name" 1)"
+        if pid=$(pid_of "$name"); then
+            say "stopping $name (pid $pid)"
+            stop_pid "$pid" "$name"
+        fi
+        rm -f "$run/$name.pid"
+    done
+    # Anything else we started (children, or a component whose pid file was lost).
+    for pid in $(our_pids); do
+        say "stopping leftover process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80))"
+        stop_pid "$pid" "pid $pid"
+    done
+    left=$(our_pids)
+    [ -z "$left" ] || die "processes still running after stop: $left"
+    for i in $(seq 1 25); do
+        left=""
+        for p in $ports; do listening "$p" && left+=" $p"; done
+        [ -z "$left" ] && break
+        sleep 0.2
+    done
+    if [ -n "$left" ]; then
+        for p in $left; do say "port $p is still in use by: $(port_owner "$p")"; done
+        die "ports still listening after stop:$left (not ours: stop them yourself)"
+    fi
+    say "native stack stopped; no process of ours and none of its ports left"
+}
+
+need_native() { # says what is missing to run the native stack; empty when all is there
+    local t
+    for t in otelcol jaeger zipkin; do
+        "$build" cached "$t" >/dev/null 2>&1 || "$build" check "$t" 2>&1 | sed 's/^missing: *//; s/^ *//'
+    done
+    # Zipkin always needs Java at run time, also when its jar is cached.
+    "$build" check zipkin 2>&1 | grep -i java | sed 's/^missing: *//; s/^ *//' || true
+    command -v curl >/dev/null || echo "curl (health checks)"
+}
+
+start() { # name, then env assignments..., --, command...
+    local name=$1 pid
+    shift
+    local envs=()
+    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+    shift
+    : >"$run/$name.log"
+    printf '=== %s: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$run/$name.log"
+    (cd "$repo" && exec env "$marker" "${envs[@]}" setsid "$@" >>"$run/$name.log" 2>&1 </dev/null) &
+    pid=$!
+    echo "$pid" >"$run/$name.pid"
+    say "started $name (pid $pid, log .run/$name.log)"
+}
+
+wait_healthy() { # name
+    local name=$1 url pid deadline
+    url=$(field "$name" 2)
+    pid=$(cat "$run/$name.pid")
+    deadline=$((SECONDS + ${UP_TIMEOUT:-120}))
+    while ! healthy "$url"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            fail_component "$name" "exited before becoming healthy"
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            fail_component "$name" "not healthy at $url after ${UP_TIMEOUT:-120}s"
+        fi
+        sleep 0.5
+    done
+    say "$name is healthy ($url)"
+}
+
+fail_component() {
+    printf 'stack: error: %s %s. Last lines of .run/%s.log:\n' "$1" "$2" "$1" >&2
+    tail -n 30 "$run/$1.log" | sed 's/^/    /' >&2
+    say "stopping what was started (set KEEP_ON_FAILURE=1 to keep it for debugging)" >&2
+    [ "${KEEP_ON_FAILURE:-0}" = 1 ] || native_down >&2
+    exit 1
+}
+
+native_up() {
+    local infra_only=$1 missing name p busy=""
+    missing=$(need_native | sed '/^$/d' | sort -u)
+    if [ -n "$missing" ]; then
+        {
+            echo "stack: error: cannot run the native stack, missing:"
+            printf '%s\n' "$missing" | sed 's/^/    - /'
+            echo "    (or use Docker: STACK=compose needs a running Docker engine with the compose plugin)"
+        } >&2
+        exit 1
+    fi
+    mkdir -p "$run"
+
+    local names=("${INFRA[@]}")
+    [ "$infra_only" = 1 ] || names+=("${SERVICES_LIST[@]}")
+
+    # Leftovers of an earlier run of this checkout: stop them first.
+    if [ -n "$(our_pids)" ]; then
+        say "processes from an earlier run of this checkout are still up: stopping them first"
+        native_down
+    fi
+    # Cello (and the collector) bind with SO_REUSEPORT: a second process on a busy port
+    # starts without error and silently shares the traffic. So refuse to start at all
+    # while anything else listens on one of our ports.
+    for name in "${names[@]}"; do
+        for p in $(field "$name" 1); do
+            if listening "$p"; then busy+="    port $p ($name): $(port_owner "$p")"$'\n'; fi
+        done
+    done
+    if [ -n "$busy" ]; then
+        printf 'stack: error: ports needed by the stack are in use by other processes:\n%s' "$busy" >&2
+        echo "stack: stop those processes (or the other stack) and run 'deploy/stack.sh up' again" >&2
+        exit 1
+    fi
+
+    local otelcol jaeger zipkin
+    say "building the native tools if needed (cached in ${CELLO_TRACING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cello-tracing})"
+    otelcol=$("$build" path otelcol)
+    jaeger=$("$build" path jaeger)
+    zipkin=$("$build" path zipkin)
+
+    start zipkin STORAGE_TYPE=mem -- java -Xms64m -Xmx384m -XX:+ExitOnOutOfMemoryError -jar "$zipkin" \
+        '--armeria.ports[0].ip=127.0.0.1' '--armeria.ports[0].port=9411' '--armeria.ports[0].protocols[0]=http'
+    start jaeger -- "$jaeger" --config="$deploy/native/jaeger.yaml"
+    wait_healthy jaeger
+    wait_healthy zipkin
+    start otelcol OTELCOL_LISTEN_HOST=127.0.0.1 JAEGER_OTLP_ENDPOINT=127.0.0.1:14317 \
+        ZIPKIN_ENDPOINT=http://127.0.0.1:9411/api/v2/spans -- "$otelcol" --config="$deploy/otel-collector.yaml"
+    wait_healthy otelcol
+
+    if [ "$infra_only" != 1 ]; then
+        if [ ! -x "$repo/.venv/bin/python" ]; then
+            say ".venv is missing: running 'make setup'"
+            make -C "$repo" setup
+        fi
+        local otlp=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317
+        start db HOST=127.0.0.1 PORT=8002 "$otlp" -- "$repo/.venv/bin/python" -m services.db
+        wait_healthy db
+        start users HOST=127.0.0.1 PORT=8001 DB_SERVICE_URL=http://127.0.0.1:8002 "$otlp" -- \
+            "$repo/.venv/bin/python" -m services.users
+        wait_healthy users
+        start gateway HOST=127.0.0.1 PORT=8000 USERS_SERVICE_URL=http://127.0.0.1:8001 "$otlp" -- \
+            "$repo/.venv/bin/python" -m services.gateway
+        wait_healthy gateway
+    fi
+
+    echo
+    say "native stack is up (logs and pids in .run/; stop with: deploy/stack.sh down)"
+    [ "$infra_only" = 1 ] || echo "    gateway         http://127.0.0.1:8000"
+    echo "    Jaeger UI/API   http://127.0.0.1:16686   (natively the UI page is a placeholder; the API works: /api/traces/{id})"
+    echo "    Zipkin UI/API   http://127.0.0.1:9411"
+    echo "    OTLP in         grpc 127.0.0.1:4317, http 127.0.0.1:4318"
+}
+
+native_status() {
+    local c name ports url pid state health
+    printf '%-8s %-8s %-9s %-8s %s\n' COMPONENT PID STATE HEALTH PORTS
+    for c in "${COMPONENTS[@]}"; do
+        IFS='|' read -r name ports url <<<"$c"
+        if pid=$(pid_of "$name"); then state=running; else pid=-; state=stopped; fi
+        if healthy "$url"; then health=ok; else health=-; fi
+        [ "$state" = stopped ] && [ "$health" = ok ] && state=foreign
+        printf '%-8s %-8s %-9s %-8s %s\n' "$name" "$pid" "$state" "$health" "$ports"
+    done
+}
+
+native_logs() {
+    local follow=0 names=() n
+    for n in "$@"; do
+        case $n in -f | --follow) follow=1 ;; *) names+=("$n") ;; esac
+    done
+    [ ${#names[@]} -gt 0 ] || names=(zipkin jaeger otelcol db users gateway)
+    local files=()
+    for n in "${names[@]}"; do
+        [ -n "$(field "$n" 1)" ] || die "unknown component '$n' (zipkin jaeger otelcol db users gateway)"
+        [ -f "$run/$n.log" ] && files+=("$run/$n.log")
+    done
+    [ ${#files[@]} -gt 0 ] || die "no logs in .run/ yet (start with: deploy/stack.sh up)"
+    if [ "$follow" = 1 ]; then exec tail -n 20 -F "${files[@]}"; else tail -n 40 "${files[@]}"; fi
+}
+
+# --- compose -------------------------------------------------------------------
+have_docker() {
+    command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1
+}
+compose() {
+    docker compose version >/dev/null 2>&1 ||
+        die "the Docker engine answers but 'docker compose' (the compose plugin) is missing; or use STACK=native"
+    docker compose "${compose_args[@]}" "$@"
+}
+compose_up() {
+    if [ "$1" = 1 ]; then
+        compose up -d --build --wait zipkin jaeger otel-collector
+    else
+        compose up -d --build --wait
+    fi
+    say "compose stack is up (stop with: deploy/stack.sh down)"
+    [ "$1" = 1 ] || echo "    gateway         http://127.0.0.1:8000"
+    echo "    Jaeger UI/API   http://127.0.0.1:16686"
+    echo "    Zipkin UI/API   http://127.0.0.1:9411"
+}
+compose_logs() {
+    local args=(--tail=100) n
+    for n in "$@"; do
+        case $n in -f | --follow) args+=(-f) ;; otelcol) args+=(otel-collector) ;; *) args+=("$n") ;; esac
+    done
+    compose logs "${args[@]}"
+}
+
+# --- main ----------------------------------------------------------------------
+mode() {
+    case ${STACK:-} in
+        compose | native) echo "$STACK" ;;
+        "") if have_docker; then echo compose; else echo native; fi ;;
+        *) die "STACK must be 'compose' or 'native' (got '$STACK')" ;;
+    esac
+}
+
+main() {
+    local cmd=${1:-}
+    [ $# -gt 0 ] && shift
+    local m infra_only=0
+    [ "${SERVICES:-1}" = 0 ] && infra_only=1
+    case $cmd in
+        up)
+            for a in "$@"; do
+                case $a in --infra-only) infra_only=1 ;; *) die "unknown option for up: $a" ;; esac
+            done
+            m=$(mode)
+            if [ "$m" = compose ]; then
+                have_docker || die "STACK=compose but the Docker engine does not answer ('docker info' fails)"
+                compose_up "$infra_only"
+            else
+                [ -n "${STACK:-}" ] || say "no Docker engine ('docker info' fails): using the native stack"
+                native_up "$infra_only"
+            fi ;;
+        down)
+            m=$(mode)
+            if [ "$m" = compose ]; then compose down --remove-orphans; else native_down; fi ;;
+        status)
+            m=$(mode)
+            say "mode: $m"
+            if [ "$m" = compose ]; then compose ps; else native_status; fi ;;
+        logs)
+            m=$(mode)
+            if [ "$m" = compose ]; then compose_logs "$@"; else native_logs "$@"; fi ;;
+        build)
+            "$build" otelcol jaeger zipkin ;;
+        -h | --help | help | "")
+            sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
+        *) die "unknown command '$cmd' (up, down, status, logs, build)" ;;
+    esac
+}
+
+main "$@"

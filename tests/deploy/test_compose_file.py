@@ -1,0 +1,148 @@
+"""deploy/docker-compose.yml, loaded by compose-go: the loader `docker compose` itself
+uses (schema validation, interpolation from deploy/.env, normalisation), plus checks
+on the resulting model.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deploytools import DEPLOY, REPO, dotenv
+
+pytestmark = pytest.mark.integration
+
+COMPOSE = DEPLOY / "docker-compose.yml"
+PYTHON_SERVICES = ("gateway", "users", "db")
+
+
+def _load(composecheck: Path, compose_file: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(composecheck), "-f", str(compose_file), "--env-file", str(DEPLOY / ".env")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},  # no stray COMPOSE_* or version variables
+    )
+
+
+@pytest.fixture(scope="module")
+def model(tool: Callable[[str], Path]) -> dict[str, Any]:
+    done = _load(tool("composecheck"), COMPOSE)
+    assert done.returncode == 0, done.stderr
+    loaded: dict[str, Any] = json.loads(done.stdout)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    loaded: dict[str, dict[str, Any]] = model["services"]
+    return loaded
+
+
+def test_the_loader_rejects_invalid_files(tool: Callable[[str], Path], tmp_path: Path) -> None:
+    """The checks below rely on a loader that does validate."""
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE.read_text().replace("mem_limit:", "mem_limmit:", 1))
+    done = _load(tool("composecheck"), broken)
+    assert done.returncode != 0
+    assert "mem_limmit" in done.stderr
+
+
+def test_expected_services(services: dict[str, dict[str, Any]]) -> None:
+    expected = {"gateway", "users", "db", "otel-collector", "jaeger", "zipkin", "hc-tools"}
+    assert set(services) == expected
+
+
+def test_only_gateway_and_the_two_uis_are_published_on_loopback(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    published = {
+        (name, int(p["published"]), p["target"], p.get("host_ip"))
+        for name, svc in services.items()
+        for p in svc.get("ports") or []
+    }
+    assert published == {
+        ("gateway", 8000, 8000, "127.0.0.1"),
+        ("jaeger", 16686, 16686, "127.0.0.1"),
+        ("zipkin", 9411, 9411, "127.0.0.1"),
+    }
+
+
+def test_every_container_has_a_healthcheck_a_memory_limit_and_the_shared_logging(
+    services: dict[str, dict[str, Any]], model: dict[str, Any]
+) -> None:
+    for name, svc in services.items():
+        health = svc.get("healthcheck") or {}
+        assert health.get("test"), name
+        assert not health.get("disable"), name
+        assert health["test"][0] in ("CMD", "CMD-SHELL"), name
+        assert int(svc.get("mem_limit") or 0) > 0, name
+        assert svc.get("logging") == model["x-logging"], name
+
+
+def test_start_order_waits_for_health(services: dict[str, dict[str, Any]]) -> None:
+    expected = {
+        "otel-collector": {"jaeger", "zipkin", "hc-tools"},
+        "db": {"otel-collector"},
+        "users": {"db", "otel-collector"},
+        "gateway": {"users", "otel-collector"},
+    }
+    for name, deps in expected.items():
+        depends_on = services[name]["depends_on"]
+        assert set(depends_on) == deps, name
+        for dep, how in depends_on.items():
+            want = "service_completed_successfully" if dep == "hc-tools" else "service_healthy"
+            assert how["condition"] == want, (name, dep)
+
+
+def test_db_and_collector_are_internal_only(
+    services: dict[str, dict[str, Any]], model: dict[str, Any]
+) -> None:
+    assert model["networks"]["backend"]["internal"] is True
+    for name in ("db", "otel-collector", "users"):
+        assert set(services[name]["networks"]) == {"backend"}, name
+        assert not services[name].get("ports"), name
+
+
+def test_images_are_pinned_to_the_versions_in_deploy_env(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = dotenv()
+    assert services["otel-collector"]["image"] == (
+        f"otel/opentelemetry-collector-contrib:{env['OTELCOL_VERSION']}"
+    )
+    assert services["jaeger"]["image"] == f"jaegertracing/jaeger:{env['JAEGER_VERSION']}"
+    assert env["JAEGER_VERSION"].startswith("2.")
+    assert services["zipkin"]["image"] == f"openzipkin/zipkin:{env['ZIPKIN_VERSION']}"
+
+
+def test_python_services_are_built_from_their_dockerfiles(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    ports = {"gateway": "8000", "users": "8001", "db": "8002"}
+    for name in PYTHON_SERVICES:
+        build = services[name]["build"]
+        assert Path(build["context"]) == REPO
+        assert build["dockerfile"] == f"src/services/{name}/Dockerfile"
+        dockerfile = (REPO / build["dockerfile"]).read_text()
+        assert f'CMD ["python", "-m", "services.{name}"]' in dockerfile
+        assert "\nUSER " in dockerfile  # not root
+        environment = services[name]["environment"]
+        assert environment["HOST"] == "0.0.0.0"
+        assert environment["PORT"] == ports[name]
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+    assert services["gateway"]["environment"]["USERS_SERVICE_URL"] == "http://users:8001"
+    assert services["users"]["environment"]["DB_SERVICE_URL"] == "http://db:8002"
+
+
+def test_collector_gets_our_config(services: dict[str, dict[str, Any]]) -> None:
+    mounts = {v["target"]: v for v in services["otel-collector"]["volumes"]}
+    assert Path(mounts["/etc/otelcol/config.yaml"]["source"]) == DEPLOY / "otel-collector.yaml"
+    assert mounts["/etc/otelcol/config.yaml"]["read_only"] is True
+    assert "--config=/etc/otelcol/config.yaml" in services["otel-collector"]["command"]
