@@ -111,7 +111,7 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
             f"OTLP endpoint {endpoint!r} must be an http(s) URL such as http://collector:4317"
         )
 
-    sampler = env.get("OTEL_TRACES_SAMPLER", "parentbased_traceidratio").strip().lower()
+    sampler = (env.get("OTEL_TRACES_SAMPLER") or "").strip().lower() or "parentbased_traceidratio"
     if sampler not in _SAMPLERS:
         raise TelemetryConfigError(
             f"OTEL_TRACES_SAMPLER={sampler!r} is not one of {', '.join(sorted(_SAMPLERS))}"

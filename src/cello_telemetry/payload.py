@@ -39,7 +39,7 @@ def read_json_object(request: Request, allowed: frozenset[str]) -> dict[str, Any
     if len(body) > MAX_BODY_BYTES:
         raise HTTPError(413, f"the body is over {MAX_BODY_BYTES} bytes")
     try:
-        data = json.loads(body)
+        data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise HTTPError(400, "the body is not valid JSON") from None
     if not isinstance(data, dict):
