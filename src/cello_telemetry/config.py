@@ -19,6 +19,9 @@ Variable                           Effect
 ``OTEL_BSP_MAX_QUEUE_SIZE``        span queue cap (default 2048)
 ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` spans per export request (default 512)
 ``OTEL_EXPORTER_OTLP_TIMEOUT``     export timeout in ms (default 3000)
+``CELLO_TELEMETRY_EXPORT``         ``process`` (default): encode and send spans
+                                   from a child process; ``inline``: from a
+                                   thread of the service process
 =================================  ===========================================
 """
 
@@ -31,6 +34,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 Protocol = Literal["grpc", "http/protobuf"]
+ExportMode = Literal["process", "inline"]
 SamplerName = Literal[
     "always_on",
     "always_off",
@@ -89,6 +93,7 @@ class ResolvedTelemetry:
     max_queue_size: int
     max_export_batch_size: int
     export_timeout_ms: int
+    export_mode: ExportMode = "process"
 
 
 def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -> ResolvedTelemetry:
@@ -120,6 +125,10 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
     if not 0.0 <= ratio <= 1.0:
         raise TelemetryConfigError(f"sampling ratio {ratio} must be between 0.0 and 1.0")
 
+    export_mode = env.get("CELLO_TELEMETRY_EXPORT", "process").strip().lower()
+    if export_mode not in ("process", "inline"):
+        raise TelemetryConfigError(f"CELLO_TELEMETRY_EXPORT={export_mode!r}: use process or inline")
+
     return ResolvedTelemetry(
         enabled=env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
         service_name=env.get("OTEL_SERVICE_NAME") or config.service_name,
@@ -134,6 +143,7 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
         max_queue_size=_int(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048),
         max_export_batch_size=_int(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
         export_timeout_ms=_int(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 3000),
+        export_mode=export_mode,  # type: ignore[arg-type]  # checked above
     )
 
 

@@ -88,11 +88,19 @@ def build_provider(
     settings: ResolvedTelemetry, exporter: SpanExporter | None = None
 ) -> tuple[TracerProvider, BatchExportProcessor | None]:
     """A provider for ``settings``; ``exporter`` replaces OTLP (tests pass an in-memory one)."""
-    provider = TracerProvider(resource=build_resource(settings), sampler=build_sampler(settings))
+    resource = build_resource(settings)
+    provider = TracerProvider(resource=resource, sampler=build_sampler(settings))
     if not settings.export_traces and exporter is None:
         return provider, None
+    if exporter is None:
+        if settings.export_mode == "process":
+            from .export_process import ProcessSpanExporter
+
+            exporter = ProcessSpanExporter(settings, resource)
+        else:
+            exporter = build_exporter(settings)
     processor = BatchExportProcessor(
-        exporter or build_exporter(settings),
+        exporter,
         schedule_delay_ms=settings.schedule_delay_ms,
         max_queue_size=settings.max_queue_size,
         max_export_batch_size=settings.max_export_batch_size,
