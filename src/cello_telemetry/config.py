@@ -111,6 +111,11 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
         or DEFAULT_OTLP_ENDPOINT
     )
     parts = urlsplit(endpoint)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = parts._replace(scheme="")  # reported just below
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TelemetryConfigError(
             f"OTLP endpoint {endpoint!r} must be an http(s) URL such as http://collector:4317"
@@ -134,7 +139,7 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
         service_name=env.get("OTEL_SERVICE_NAME") or config.service_name,
         service_version=config.service_version,
         endpoint=endpoint,
-        protocol=_protocol(env, parts.port, parts.path),
+        protocol=_protocol(env, port, parts.path),
         sampler=sampler,  # type: ignore[arg-type]  # checked against _SAMPLERS above
         sampling_ratio=ratio,
         export_traces=config.export_traces,

@@ -28,6 +28,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from .config import ResolvedTelemetry
+from .tracer import LeanSpan
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +40,16 @@ _FRAME = struct.Struct("<I")
 Record = tuple[Any, ...]
 
 
-def to_record(span: ReadableSpan) -> Record:
+def to_record(span: ReadableSpan | LeanSpan) -> Record:
     """The fields of ``span`` that OTLP carries, as plain picklable values."""
     context = span.context
-    assert context is not None  # an ended SDK span always has one
+    assert context is not None  # an ended span always has one
     parent = span.parent
     scope = span.instrumentation_scope
+    if isinstance(span, LeanSpan):
+        events = tuple(span.events)
+    else:
+        events = tuple((e.name, e.timestamp, dict(e.attributes or {})) for e in span.events)
     return (
         scope.name if scope else "",
         scope.version if scope else None,
@@ -61,7 +66,7 @@ def to_record(span: ReadableSpan) -> Record:
         dict(span.attributes) if span.attributes else {},
         span.status.status_code.value,
         span.status.description,
-        tuple((e.name, e.timestamp, dict(e.attributes or {})) for e in span.events),
+        events,
     )
 
 
@@ -107,6 +112,35 @@ def _read(stream: IO[bytes]) -> Any:
     if len(payload) < size:
         raise EOFError
     return pickle.loads(payload)  # only ever our own parent or child on a private pipe
+
+
+class ReadableSpanExporter(SpanExporter):
+    """Give an SDK exporter the ``ReadableSpan`` objects it expects.
+
+    The request path produces :class:`~cello_telemetry.tracer.LeanSpan` objects; an
+    exporter running in this process (in-memory in tests, OTLP with
+    ``CELLO_TELEMETRY_EXPORT=inline``) gets them rebuilt as SDK spans.
+    """
+
+    def __init__(self, exporter: SpanExporter, resource: Resource) -> None:
+        self._exporter = exporter
+        self._resource = resource
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._exporter.export(
+            [
+                span
+                if isinstance(span, ReadableSpan)
+                else from_record(to_record(span), self._resource)
+                for span in spans
+            ]
+        )
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
 
 
 class ProcessSpanExporter(SpanExporter):

@@ -10,7 +10,6 @@ import logging
 import socket
 
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -24,6 +23,8 @@ from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME, SE
 
 from .config import ResolvedTelemetry
 from .export import BatchExportProcessor
+from .export_process import ProcessSpanExporter, ReadableSpanExporter
+from .tracer import LeanTracerProvider, Sampling
 
 # The OTLP exporters log every failed batch and every retry. Our processor logs the
 # first failure and the recovery instead, so a dead collector costs one line, not a
@@ -86,24 +87,26 @@ def build_exporter(settings: ResolvedTelemetry) -> SpanExporter:
 
 def build_provider(
     settings: ResolvedTelemetry, exporter: SpanExporter | None = None
-) -> tuple[TracerProvider, BatchExportProcessor | None]:
-    """A provider for ``settings``; ``exporter`` replaces OTLP (tests pass an in-memory one)."""
-    resource = build_resource(settings)
-    provider = TracerProvider(resource=resource, sampler=build_sampler(settings))
-    if not settings.export_traces and exporter is None:
-        return provider, None
-    if exporter is None:
-        if settings.export_mode == "process":
-            from .export_process import ProcessSpanExporter
+) -> tuple[LeanTracerProvider, BatchExportProcessor | None]:
+    """A provider for ``settings``; ``exporter`` replaces OTLP (tests pass an in-memory one).
 
-            exporter = ProcessSpanExporter(settings, resource)
-        else:
-            exporter = build_exporter(settings)
+    Sampling follows :func:`build_sampler`'s SDK sampler exactly, decided by
+    :class:`~cello_telemetry.tracer.Sampling` without allocating.
+    """
+    resource = build_resource(settings)
+    sampling = Sampling(settings.sampler, settings.sampling_ratio)
+    if not settings.export_traces and exporter is None:
+        return LeanTracerProvider(resource, sampling, None), None
+    if exporter is not None:
+        exporter = ReadableSpanExporter(exporter, resource)
+    elif settings.export_mode == "process":
+        exporter = ProcessSpanExporter(settings, resource)
+    else:
+        exporter = ReadableSpanExporter(build_exporter(settings), resource)
     processor = BatchExportProcessor(
         exporter,
         schedule_delay_ms=settings.schedule_delay_ms,
         max_queue_size=settings.max_queue_size,
         max_export_batch_size=settings.max_export_batch_size,
     )
-    provider.add_span_processor(processor)
-    return provider, processor
+    return LeanTracerProvider(resource, sampling, processor), processor

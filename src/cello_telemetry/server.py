@@ -145,10 +145,10 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
             async def traced_async(request: Request) -> Response:
                 exchange = _Exchange(self, request, span_name, route)
                 try:
-                    result = await async_handler(request)
+                    response = _as_response(await async_handler(request))
                 except Exception as exc:  # noqa: BLE001 - the edge answers every failure
                     return exchange.fail(exc)
-                return exchange.finish(result)
+                return exchange.finish(response)
 
             return traced_async
 
@@ -156,10 +156,10 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         def traced(request: Request) -> Response:
             exchange = _Exchange(self, request, span_name, route)
             try:
-                result = handler(request)
+                response = _as_response(handler(request))
             except Exception as exc:  # noqa: BLE001 - the edge answers every failure
                 return exchange.fail(exc)
-            return exchange.finish(result)
+            return exchange.finish(response)
 
         return traced
 
@@ -222,9 +222,8 @@ class _Exchange:
         error = HTTPError(500, "an unexpected error occurred; the request id is in X-Request-ID")
         return self.finish(problem_response(error, self._request.path), exc)
 
-    def finish(self, result: Any, exc: Exception | None = None) -> Response:
+    def finish(self, response: Response, exc: Exception | None = None) -> Response:
         """Record the outcome, end the span and decorate the response."""
-        response = _as_response(result)
         status = int(response.status)
         span = self._span
         try:
@@ -267,7 +266,7 @@ def _request_attributes(
         attr.HTTP_METHOD: request.method,
         attr.HTTP_ROUTE: route,
         attr.HTTP_URL: url,
-        attr.NET_HOST_NAME: host.rsplit(":", 1)[0] if host else "",
+        attr.NET_HOST_NAME: _host_name(host),
     }
     length = headers.get("content-length")
     if length is not None and length.isdigit():
@@ -275,6 +274,13 @@ def _request_attributes(
     if rid is not None:
         attributes[attr.REQUEST_ID] = rid
     return attributes
+
+
+def _host_name(host: str) -> str:
+    # "name:port", "[v6]:port" or "[v6]": drop the port, keep an IPv6 literal whole.
+    if host.startswith("["):
+        return host[: host.find("]") + 1] or host
+    return host.rsplit(":", 1)[0]
 
 
 def _as_response(result: Any) -> Response:

@@ -7,13 +7,13 @@ import logging
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from .config import OpenTelemetryConfig, ResolvedTelemetry, resolve
 from .export import BatchExportProcessor
 from .propagation import W3CTraceContextPropagator
 from .provider import build_provider
+from .tracer import LeanTracerProvider
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Telemetry:
 
     def __init__(self, config: OpenTelemetryConfig, exporter: SpanExporter | None = None) -> None:
         self.settings: ResolvedTelemetry = resolve(config)
-        self.provider: TracerProvider | None = None
+        self.provider: LeanTracerProvider | None = None
         self._processor: BatchExportProcessor | None = None
         if self.settings.enabled:
             self.provider, self._processor = build_provider(self.settings, exporter)
@@ -67,7 +67,7 @@ class Telemetry:
         self.provider = None
 
 
-def _install_globals(provider: TracerProvider) -> None:
+def _install_globals(provider: LeanTracerProvider) -> None:
     # Libraries that use the global API (the SQLAlchemy instrumentation, a user's own
     # instrumentations) must see the same provider and propagators. The global
     # provider can be set once per process; later Apps (tests) keep their own.

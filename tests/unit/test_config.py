@@ -363,8 +363,6 @@ def test_provider_without_export_has_no_processor() -> None:
     try:
         assert processor is None
         assert provider.resource.attributes["service.name"] == "api-gateway"
-        assert provider.sampler.get_description().startswith(
-            "ParentBased{root:TraceIdRatioBased{0.5},"
-        )
+        assert provider.sampling.description == "parentbased_traceidratio(0.5)"
     finally:
         provider.shutdown()
