@@ -12,7 +12,8 @@ Service code uses this package exactly as Cello's documentation uses ``cello``::
         sampling_rate=0.1,
     ))
 
-and calls the next service through :class:`TracedClient`. Nothing outside this
+and calls the next service through :class:`TracedClient`. :func:`internal_span` and
+:func:`baggage_value` cover the rest a handler may need. Nothing outside this
 package touches the OpenTelemetry SDK.
 """
 
@@ -21,6 +22,7 @@ from .config import OpenTelemetryConfig, TelemetryConfigError
 from .errors import HTTPError
 from .server import App
 from .sql import instrument_engine
+from .tracing import baggage_value, internal_span
 
 __all__ = [
     "App",
@@ -28,5 +30,7 @@ __all__ = [
     "OpenTelemetryConfig",
     "TelemetryConfigError",
     "TracedClient",
+    "baggage_value",
     "instrument_engine",
+    "internal_span",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import Token
@@ -42,6 +43,10 @@ logger = logging.getLogger("cello_telemetry.access")
 
 Handler = Callable[[Request], Any]
 
+# What App.baggage_from_header accepts: the header comes from any client, and the
+# value is forwarded to every service and recorded on spans, so only plain tokens.
+_BAGGAGE_TOKEN = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+
 
 class App(cello.App):  # type: ignore[misc]  # cello ships no type information
     """A Cello ``App`` whose ``enable_telemetry`` and ``enable_request_id`` work.
@@ -55,6 +60,7 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         self._telemetry: Telemetry | None = None
         self._request_ids = False
         self._baggage_keys: tuple[str, ...] = ()
+        self._baggage_headers: dict[str, str] = {}
         self._handlers: dict[tuple[str, str], Handler] = {}
 
     # -- the documented Cello API -------------------------------------------------
@@ -92,6 +98,17 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         caller and may hold anything.
         """
         self._baggage_keys = keys
+        return self
+
+    def baggage_from_header(self, header: str, key: str) -> Self:
+        """Add request header ``header`` to the request's W3C baggage as entry ``key``.
+
+        The entry is in place before the SERVER span starts, so it is recorded (with
+        :meth:`record_baggage`), visible to the handler and sent on every call the
+        request makes. Only a short token, 1-64 of ``[A-Za-z0-9._:-]``, is taken;
+        anything else, like an absent header, leaves the caller's baggage as it is.
+        """
+        self._baggage_headers[header.lower()] = key
         return self
 
     @property
@@ -199,6 +216,10 @@ class _Exchange:
         if request.path in telemetry.settings.excluded_paths:
             return
         parent = PROPAGATOR.extract(headers)
+        for header, key in app._baggage_headers.items():
+            value = headers.get(header)
+            if value is not None and _BAGGAGE_TOKEN.fullmatch(value):
+                parent = baggage.set_baggage(key, value, parent)
         span = telemetry.tracer.start_span(
             span_name, context=parent, kind=SpanKind.SERVER, start_time=None
         )
