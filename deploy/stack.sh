@@ -29,7 +29,7 @@ die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 # name | ports it listens on (all 127.0.0.1) | health URL
 COMPONENTS=(
     "zipkin|9411|http://127.0.0.1:9411/health"
-    "jaeger|14317 14318 16686 16685 14133 14888|http://127.0.0.1:14133/status"
+    "jaeger|14317 14318 16686 16685 14132 14133 14888|http://127.0.0.1:14133/status"
     "otelcol|4317 4318 13133 8888|http://127.0.0.1:13133/"
     "db|8002|http://127.0.0.1:8002/health"
     "users|8001|http://127.0.0.1:8001/health"
@@ -55,7 +55,7 @@ field() { # component name, field index (1 ports, 2 health)
 marker="CELLO_STACK_RUN=$run"
 
 is_ours() { # pid: alive and started by this checkout's stack.sh
-    [ -r "/proc/$1/environ" ] && tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "$marker"
+    { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | grep -qxF "$marker"
 }
 our_pids() { # every live process carrying our marker
     local d pid
@@ -113,7 +113,7 @@ native_down() {
     done
     # Anything else we started (children, or a component whose pid file was lost).
     for pid in $(our_pids); do
-        say "stopping leftover process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80))"
+        say "stopping leftover process $pid ($({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-80))"
         stop_pid "$pid" "pid $pid"
     done
     left=$(our_pids)

@@ -17,7 +17,7 @@
 #        build.sh cached NAME                                     print the path if already built
 # Versions come from deploy/.env (the same ones the compose file uses).
 # A cached artefact is never rebuilt; delete it (or the cache) to force a rebuild.
-# Cold, on 2 cores: otelcol ~5 min, jaeger ~8 min, zipkin ~0.5 min, composecheck ~1 min.
+# Cold, on 2 cores: otelcol ~5 min, jaeger ~14 min, zipkin ~0.5 min, composecheck ~1 min.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -126,7 +126,7 @@ build_jaeger() {
     local out=$1
     grep -Eq "^\s*github.com/jaegertracing/jaeger $JAEGER_GO_MODULE_VERSION( // indirect)?\$" "$here/jaeger/go.mod" ||
         die "$here/jaeger/go.mod does not require github.com/jaegertracing/jaeger $JAEGER_GO_MODULE_VERSION"
-    log "jaeger: compiling Jaeger $JAEGER_VERSION (module $JAEGER_GO_MODULE_VERSION; ~8 min cold on 2 cores)"
+    log "jaeger: compiling Jaeger $JAEGER_VERSION (module $JAEGER_GO_MODULE_VERSION; ~14 min cold on 2 cores)"
     (cd "$here/jaeger" && "$GO" build -trimpath \
         -ldflags "-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$JAEGER_VERSION" \
         -o "$out.tmp" github.com/jaegertracing/jaeger/cmd/jaeger)
