@@ -36,10 +36,12 @@ from . import request_id
 from .config import OpenTelemetryConfig
 from .errors import HTTPError, problem_response
 from .logs import configure_logging
-from .propagation import format_traceparent
-from .telemetry import PROPAGATOR, Telemetry
+from .propagation import format_traceparent, remote_parent
+from .telemetry import BAGGAGE, Telemetry
+from .tracer import LeanSpan
 
 logger = logging.getLogger("cello_telemetry.access")
+BAGGAGE_HEADER = "baggage"
 
 Handler = Callable[[Request], Any]
 
@@ -215,22 +217,24 @@ class _Exchange:
             return
         if request.path in telemetry.settings.excluded_paths:
             return
-        parent = PROPAGATOR.extract(headers)
+        # The fast path: parse the headers directly and start the span without going
+        # through the generic propagator and tracer API (see tracer.LeanTracer.start_child).
+        parent_context = otel_context.Context()
+        if BAGGAGE_HEADER in headers:
+            parent_context = BAGGAGE.extract(headers, parent_context)
         for header, key in app._baggage_headers.items():
             value = headers.get(header)
             if value is not None and _BAGGAGE_TOKEN.fullmatch(value):
-                parent = baggage.set_baggage(key, value, parent)
-        span = telemetry.tracer.start_span(
-            span_name, context=parent, kind=SpanKind.SERVER, start_time=None
-        )
-        if span.is_recording():
-            span.set_attributes(_request_attributes(request, headers, route, self._rid))
+                parent_context = baggage.set_baggage(key, value, parent_context)
+        span = telemetry.tracer.start_child(span_name, remote_parent(headers), SpanKind.SERVER)
+        if isinstance(span, LeanSpan):
+            span.attributes.update(_request_attributes(request, headers, route, self._rid))
             for key in app._baggage_keys:
-                value = baggage.get_baggage(key, parent)
+                value = baggage.get_baggage(key, parent_context)
                 if value is not None:
-                    span.set_attribute(f"{attr.BAGGAGE_PREFIX}{key}", str(value))
+                    span.attributes[f"{attr.BAGGAGE_PREFIX}{key}"] = str(value)
         self._span = span
-        self._context_token = otel_context.attach(trace.set_span_in_context(span, parent))
+        self._context_token = otel_context.attach(trace.set_span_in_context(span, parent_context))
 
     def fail(self, exc: Exception) -> Response:
         """Answer an exception raised by the handler as problem+json."""
@@ -249,9 +253,9 @@ class _Exchange:
         span = self._span
         try:
             if span is not None:
-                if span.is_recording():
-                    span.set_attribute(attr.HTTP_STATUS_CODE, status)
-                    span.set_attribute(attr.HTTP_RESPONSE_CONTENT_LENGTH, response.content_length())
+                if isinstance(span, LeanSpan):
+                    span.attributes[attr.HTTP_STATUS_CODE] = status
+                    span.attributes[attr.HTTP_RESPONSE_CONTENT_LENGTH] = response.content_length()
                     if status >= 500:
                         # Server spans are errors only for 5xx; a 4xx is the client's.
                         description = None if exc is None else str(exc) or type(exc).__name__

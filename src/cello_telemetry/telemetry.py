@@ -13,12 +13,13 @@ from .config import OpenTelemetryConfig, ResolvedTelemetry, resolve
 from .export import BatchExportProcessor
 from .propagation import W3CTraceContextPropagator
 from .provider import build_provider
-from .tracer import LeanTracerProvider
+from .tracer import LeanTracer, LeanTracerProvider
 
 logger = logging.getLogger(__name__)
 
 #: ``traceparent`` / ``tracestate`` (W3C Trace Context Level 2) and W3C ``baggage``.
-PROPAGATOR = CompositePropagator([W3CTraceContextPropagator(), W3CBaggagePropagator()])
+BAGGAGE = W3CBaggagePropagator()
+PROPAGATOR = CompositePropagator([W3CTraceContextPropagator(), BAGGAGE])
 
 INSTRUMENTATION_NAME = "cello_telemetry"
 
@@ -36,10 +37,8 @@ class Telemetry:
         self._processor: BatchExportProcessor | None = None
         if self.settings.enabled:
             self.provider, self._processor = build_provider(self.settings, exporter)
-            self.tracer: trace.Tracer = self.provider.get_tracer(INSTRUMENTATION_NAME)
+            self.tracer: LeanTracer = self.provider.get_tracer(INSTRUMENTATION_NAME)
             _install_globals(self.provider)
-        else:
-            self.tracer = trace.NoOpTracer()
 
     @property
     def enabled(self) -> bool:

@@ -45,8 +45,7 @@ from opentelemetry.util.types import AttributeValue
 logger = logging.getLogger(__name__)
 
 _TRACE_ID_LIMIT = (1 << 64) - 1
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_RANDOM = TraceFlags.RANDOM_TRACE_ID
 _PRIMITIVES = (str, bool, int, float)
 
 
@@ -223,29 +222,48 @@ class LeanTracer(trace.Tracer):
         parent: SpanContext | None = trace.get_current_span(context).get_span_context()
         if parent is not None and not parent.is_valid:
             parent = None
+        span = self.start_child(name, parent, kind)
+        if attributes and isinstance(span, LeanSpan):
+            span.set_attributes(attributes)
+        if start_time is not None and isinstance(span, LeanSpan):
+            span.start_time = start_time
+        return span
+
+    def start_child(
+        self, name: str, parent: SpanContext | None, kind: SpanKind = SpanKind.INTERNAL
+    ) -> trace.Span:
+        """Start a span under ``parent`` (``None``: a new trace); the server's fast path.
+
+        Unsampled, this is a ``NonRecordingSpan`` with fresh ids: enough to answer with a
+        ``traceparent`` and to propagate the decision downstream, at almost no cost.
+        """
         provider = self._provider
-        trace_id = parent.trace_id if parent is not None else _new_trace_id()
-        span_id = random.getrandbits(64) or 1
+        if parent is None:
+            trace_id, flags, trace_state = _new_trace_id(), 0, None
+        else:
+            # Level 2 "random-trace-id" flag: passed on as the caller set it.
+            trace_id, flags, trace_state = (
+                parent.trace_id,
+                parent.trace_flags & _RANDOM,
+                parent.trace_state,
+            )
         sampled = provider.sampling.sampled(trace_id, parent)
         span_context = SpanContext(
             trace_id,
-            span_id,
+            random.getrandbits(64) or 1,
             is_remote=False,
-            trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
-            trace_state=parent.trace_state if parent is not None else None,
+            trace_flags=TraceFlags(flags | sampled),
+            trace_state=trace_state,
         )
         if not sampled or provider.processor is None:
             return NonRecordingSpan(span_context)
-        cleaned: dict[str, AttributeValue] = {}
-        if attributes:
-            cleaned = {k: c for k, v in attributes.items() if (c := _clean(v)) is not None}
         return LeanSpan(
             name,
             span_context,
             parent,
             kind,
-            cleaned,
-            start_time or time.time_ns(),
+            {},
+            time.time_ns(),
             self._scope,
             provider.resource,
             provider.processor,
@@ -295,7 +313,7 @@ class LeanTracerProvider(trace.TracerProvider):
         instrumenting_library_version: str | None = None,
         schema_url: str | None = None,
         attributes: Any = None,
-    ) -> trace.Tracer:
+    ) -> LeanTracer:
         key = (instrumenting_module_name, instrumenting_library_version)
         tracer = self._tracers.get(key)
         if tracer is None:
