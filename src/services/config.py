@@ -48,6 +48,19 @@ def env_float(name: str, default: float, *, minimum: float, maximum: float) -> f
     return value
 
 
+def env_flag(name: str, default: bool) -> bool:
+    """A switch: ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} must be 1 or 0 (or true/false, yes/no, on/off)")
+
+
 def env_url(name: str, default: str) -> str:
     """An ``http(s)://host[:port]`` base URL, without a trailing slash."""
     raw = env_str(name, default)

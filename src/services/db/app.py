@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from cello_telemetry import App, OpenTelemetryConfig, instrument_engine
+from services import baggage
 from services.health import add_health
 
 from . import routes
 from .database import UserStore, create_engine, create_schema
+from .scenarios import Scenarios
 from .settings import SERVICE_NAME, Settings
 
 
@@ -14,6 +16,7 @@ def create_app(settings: Settings) -> App:
     """The db proxy: telemetry, request ids, the schema at start-up, and the routes."""
     app = App()
     app.enable_request_id()
+    app.record_baggage(*baggage.RECORDED)
     app.enable_telemetry(
         OpenTelemetryConfig(
             service_name=SERVICE_NAME,
@@ -34,6 +37,6 @@ def create_app(settings: Settings) -> App:
     async def shutdown() -> None:
         await engine.dispose()
 
-    add_health(app, SERVICE_NAME)
-    routes.register(app, UserStore(engine))
+    add_health(app, SERVICE_NAME, demo_scenarios=settings.demo.enabled)
+    routes.register(app, UserStore(engine), Scenarios(settings.demo))
     return app

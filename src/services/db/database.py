@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     delete,
     event,
     func,
@@ -105,6 +106,28 @@ class UserStore:
         page = select(*_COLUMNS).order_by(users.c.id).limit(limit).offset(offset)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(page)).all()
+            total = (await connection.execute(select(func.count()).select_from(users))).scalar_one()
+        return {
+            "items": [dict(row._mapping) for row in rows],
+            "limit": limit,
+            "offset": offset,
+            "total": total,
+        }
+
+    async def list_one_by_one(self, limit: int, offset: int) -> dict[str, Any]:
+        """The same page as :meth:`list`, read the N+1 way: the ids, then each user.
+
+        The classic ORM mistake, on purpose: the ``n-plus-one`` demo scenario shows
+        what it looks like in a trace, one SELECT span per user.
+        """
+        ids = select(users.c.id).order_by(users.c.id).limit(limit).offset(offset)
+        one = select(*_COLUMNS).where(users.c.id == bindparam("user_id"))
+        async with self._engine.connect() as connection:
+            rows = []
+            for user_id in (await connection.execute(ids)).scalars().all():
+                row = (await connection.execute(one, {"user_id": user_id})).first()
+                if row is not None:  # deleted in between: the page is one shorter
+                    rows.append(row)
             total = (await connection.execute(select(func.count()).select_from(users))).scalar_one()
         return {
             "items": [dict(row._mapping) for row in rows],

@@ -10,17 +10,19 @@ from cello_telemetry import App, HTTPError
 from cello_telemetry.payload import path_id, query_int, read_json_object
 
 from .database import UserStore
+from .scenarios import N_PLUS_ONE, Scenarios
 
 _FIELDS = frozenset({"name", "email"})
 _MAX_LENGTH = {"name": 100, "email": 254}
 
 
-def register(app: App, store: UserStore) -> None:
-    """Add db's routes to ``app``."""
+def register(app: App, store: UserStore, scenarios: Scenarios) -> None:
+    """Add db's routes to ``app``; each one first lets ``scenarios`` disturb it."""
 
     @app.post("/users")
     async def create_user(request: Request) -> Response:
         """Insert a user."""
+        await scenarios.disturb()
         body = read_json_object(request, _FIELDS)
         for field, limit in _MAX_LENGTH.items():
             value = body.get(field)
@@ -31,18 +33,23 @@ def register(app: App, store: UserStore) -> None:
     @app.get("/users/{id}")
     async def get_user(request: Request) -> dict[str, Any]:
         """One user by id."""
+        await scenarios.disturb()
         return await store.get(path_id(request.params))
 
     @app.get("/users")
     async def list_users(request: Request) -> dict[str, Any]:
         """A page of users."""
+        await scenarios.disturb()
         query = request.query
         limit = query_int(query, "limit", default=20, minimum=1, maximum=100)
         offset = query_int(query, "offset", default=0, minimum=0, maximum=1_000_000)
+        if scenarios.requested() == N_PLUS_ONE:
+            return await store.list_one_by_one(limit, offset)
         return await store.list(limit, offset)
 
     @app.delete("/users/{id}")
     async def delete_user(request: Request) -> Response:
         """Delete a user by id."""
+        await scenarios.disturb()
         await store.delete(path_id(request.params))
         return Response.no_content()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cello_telemetry import App, OpenTelemetryConfig
+from services import baggage
 from services.health import add_health
 
 from . import routes
@@ -14,6 +15,10 @@ def create_app(settings: Settings) -> App:
     """The gateway: telemetry, request ids, a users client and the public routes."""
     app = App()
     app.enable_request_id()
+    # A client names its session in a plain header; from here on it is baggage,
+    # recorded on every service's SERVER span.
+    app.baggage_from_header(baggage.SESSION_HEADER, baggage.SESSION)
+    app.record_baggage(*baggage.RECORDED)
     app.enable_telemetry(
         OpenTelemetryConfig(
             service_name=SERVICE_NAME,

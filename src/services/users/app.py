@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cello_telemetry import App, OpenTelemetryConfig
+from services import baggage
 from services.health import add_health
 
 from . import routes
@@ -14,6 +15,7 @@ def create_app(settings: Settings) -> App:
     """The users service: telemetry, request ids, a db client and the routes."""
     app = App()
     app.enable_request_id()
+    app.record_baggage(*baggage.RECORDED)
     app.enable_telemetry(
         OpenTelemetryConfig(
             service_name=SERVICE_NAME,
