@@ -36,6 +36,7 @@ COMPONENTS=(
     "gateway|8000|http://127.0.0.1:8000/health"
 )
 INFRA=(zipkin jaeger otelcol)
+declare -A STARTED_AT=()
 SERVICES_LIST=(db users gateway)
 
 field() { # component name, field index (1 ports, 2 health)
@@ -55,7 +56,9 @@ field() { # component name, field index (1 ports, 2 health)
 marker="CELLO_STACK_RUN=$run"
 
 is_ours() { # pid: alive and started by this checkout's stack.sh
-    { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | grep -qxF "$marker"
+    # grep -z: the file is NUL-separated. No pipe here: with pipefail, `tr | grep -q`
+    # fails at random when grep exits before tr has written everything (SIGPIPE).
+    grep -qzxF "$marker" "/proc/$1/environ" 2>/dev/null
 }
 our_pids() { # every live process carrying our marker
     local d pid
@@ -82,40 +85,54 @@ listening() { # port -> true when something listens on 127.0.0.1/any at that TCP
 }
 port_owner() {
     if command -v ss >/dev/null; then
-        ss -Hltnp "sport = :$1" 2>/dev/null | sed 's/.*users:(//; s/)$//' | head -n 1
+        ss -Hltnp "sport = :$1" 2>/dev/null | sed -n '1{s/.*users:(//; s/)$//; p}' 
     fi
 }
 healthy() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
 
-stop_pid() { # pid, name: TERM the process group, KILL after a bound
-    local pid=$1 name=$2 i
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.2
+stop_pids() { # pid...: TERM each process group, wait, KILL what is left after 10s
+    local pid i alive
+    for pid in "$@"; do
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     done
-    say "$name (pid $pid) ignored SIGTERM for 10s: sending SIGKILL"
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do
+        alive=""
+        for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive+=" $pid"; done
+        [ -z "$alive" ] && return 0
+        sleep 0.1
+    done
+    say "still running 10s after SIGTERM, sending SIGKILL to:$alive"
+    for pid in $alive; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; done
     sleep 0.5
 }
 
-native_down() {
-    local c name pid left i ports=""
-    for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-        c=${COMPONENTS[$i]}
-        name=${c%%|*}
-        ports+=" $(field "$name" 1)"
-        if pid=$(pid_of "$name"); then
-            say "stopping $name (pid $pid)"
-            stop_pid "$pid" "$name"
-        fi
+stop_components() { # name...: stop those of ours that run, all at once
+    local name pid pids=() names=()
+    for name in "$@"; do
+        if pid=$(pid_of "$name"); then pids+=("$pid"); names+=("$name($pid)"); fi
         rm -f "$run/$name.pid"
     done
+    [ ${#pids[@]} -gt 0 ] || return 0
+    local start=$SECONDS
+    stop_pids "${pids[@]}"
+    say "stopped ${names[*]} in $((SECONDS - start))s"
+}
+
+native_down() {
+    local pid left i p ports=""
+    for c in "${COMPONENTS[@]}"; do ports+=" $(field "${c%%|*}" 1)"; done
+    # Services first, so their last spans can still reach the collector; then the backends.
+    stop_components "${SERVICES_LIST[@]}"
+    stop_components "${INFRA[@]}"
     # Anything else we started (children, or a component whose pid file was lost).
-    for pid in $(our_pids); do
-        say "stopping leftover process $pid ($({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-80))"
-        stop_pid "$pid" "pid $pid"
-    done
+    left=$(our_pids)
+    if [ -n "$left" ]; then
+        for pid in $left; do
+            say "stopping leftover process $pid ($({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-80))"
+        done
+        # shellcheck disable=SC2086
+        stop_pids $left
+    fi
     left=$(our_pids)
     [ -z "$left" ] || die "processes still running after stop: $left"
     for i in $(seq 1 25); do
@@ -151,12 +168,13 @@ start() { # name, then env assignments..., --, command...
     printf '=== %s: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$run/$name.log"
     (cd "$repo" && exec env "$marker" "${envs[@]}" setsid "$@" >>"$run/$name.log" 2>&1 </dev/null) &
     pid=$!
+    STARTED_AT[$name]=$SECONDS
     echo "$pid" >"$run/$name.pid"
     say "started $name (pid $pid, log .run/$name.log)"
 }
 
 wait_healthy() { # name
-    local name=$1 url pid deadline
+    local name=$1 url pid deadline started=${STARTED_AT[$1]:-$SECONDS}
     url=$(field "$name" 2)
     pid=$(cat "$run/$name.pid")
     deadline=$((SECONDS + ${UP_TIMEOUT:-120}))
@@ -169,7 +187,7 @@ wait_healthy() { # name
         fi
         sleep 0.5
     done
-    say "$name is healthy ($url)"
+    say "$name is healthy ($url, $((SECONDS - started))s)"
 }
 
 fail_component() {
@@ -196,6 +214,16 @@ native_up() {
     local names=("${INFRA[@]}")
     [ "$infra_only" = 1 ] || names+=("${SERVICES_LIST[@]}")
 
+    # Already up (all requested components ours, alive and healthy)? Then nothing to do.
+    local all_up=1
+    for name in "${names[@]}"; do
+        if ! pid_of "$name" >/dev/null || ! healthy "$(field "$name" 2)"; then all_up=0; fi
+    done
+    if [ "$all_up" = 1 ]; then
+        say "already up: ${names[*]} (restart with: deploy/stack.sh down && deploy/stack.sh up)"
+        print_urls "$infra_only"
+        return 0
+    fi
     # Leftovers of an earlier run of this checkout: stop them first.
     if [ -n "$(our_pids)" ]; then
         say "processes from an earlier run of this checkout are still up: stopping them first"
@@ -221,11 +249,11 @@ native_up() {
     jaeger=$("$build" path jaeger)
     zipkin=$("$build" path zipkin)
 
+    # Zipkin's JVM takes longest to start: its wait comes last, the rest overlaps with it.
     start zipkin STORAGE_TYPE=mem -- java -Xms64m -Xmx384m -XX:+ExitOnOutOfMemoryError -jar "$zipkin" \
         '--armeria.ports[0].ip=127.0.0.1' '--armeria.ports[0].port=9411' '--armeria.ports[0].protocols[0]=http'
     start jaeger -- "$jaeger" --config="$deploy/native/jaeger.yaml"
     wait_healthy jaeger
-    wait_healthy zipkin
     start otelcol OTELCOL_LISTEN_HOST=127.0.0.1 JAEGER_OTLP_ENDPOINT=127.0.0.1:14317 \
         ZIPKIN_ENDPOINT=http://127.0.0.1:9411/api/v2/spans -- "$otelcol" --config="$deploy/otel-collector.yaml"
     wait_healthy otelcol
@@ -235,20 +263,24 @@ native_up() {
             say ".venv is missing: running 'make setup'"
             make -C "$repo" setup
         fi
-        local otlp=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317
-        start db HOST=127.0.0.1 PORT=8002 "$otlp" -- "$repo/.venv/bin/python" -m services.db
-        wait_healthy db
-        start users HOST=127.0.0.1 PORT=8001 DB_SERVICE_URL=http://127.0.0.1:8002 "$otlp" -- \
-            "$repo/.venv/bin/python" -m services.users
-        wait_healthy users
+        local otlp=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 py=$repo/.venv/bin/python
+        start db HOST=127.0.0.1 PORT=8002 "$otlp" -- "$py" -m services.db
+        start users HOST=127.0.0.1 PORT=8001 DB_SERVICE_URL=http://127.0.0.1:8002 "$otlp" -- "$py" -m services.users
         start gateway HOST=127.0.0.1 PORT=8000 USERS_SERVICE_URL=http://127.0.0.1:8001 "$otlp" -- \
-            "$repo/.venv/bin/python" -m services.gateway
+            "$py" -m services.gateway
+        wait_healthy db
+        wait_healthy users
         wait_healthy gateway
     fi
+    wait_healthy zipkin
 
     echo
     say "native stack is up (logs and pids in .run/; stop with: deploy/stack.sh down)"
-    [ "$infra_only" = 1 ] || echo "    gateway         http://127.0.0.1:8000"
+    print_urls "$infra_only"
+}
+
+print_urls() {
+    [ "$1" = 1 ] || echo "    gateway         http://127.0.0.1:8000"
     echo "    Jaeger UI/API   http://127.0.0.1:16686   (natively the UI page is a placeholder; the API works: /api/traces/{id})"
     echo "    Zipkin UI/API   http://127.0.0.1:9411"
     echo "    OTLP in         grpc 127.0.0.1:4317, http 127.0.0.1:4318"

@@ -69,7 +69,7 @@ find_go() {
 }
 java_major() {
     command -v java >/dev/null || return 1
-    java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1
+    java -version 2>&1 | sed -n '/version "/{s/.*version "\([0-9]*\).*/\1/p;q}'
 }
 missing_for() { # prints what is missing to build $1, nothing if all is there
     case $1 in
