@@ -37,3 +37,7 @@ lint: $(STAMP) ## Check style (ruff) and types (mypy, strict on the telemetry pa
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) data .run .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench
+bench: ## Benchmark tracing cost, the chain vs FastAPI, time to trace (docs/benchmarks/)
+	@bench/run.sh

@@ -1,0 +1,78 @@
+"""An OTLP/gRPC trace sink in its own process: it counts spans per ``service.name``.
+
+The benchmark exports real OTLP to it, so the measured service pays the full export
+cost (serialisation, gRPC), while the receiving CPU lands on this process and not on
+the one being measured. ``GET /`` on the status port answers ``{service: spans}``.
+
+Usage: ``python -m bench.otlp_sink GRPC_PORT STATUS_PORT``
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import signal
+import sys
+import threading
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+
+class Sink(trace_service_pb2_grpc.TraceServiceServicer):
+    """Accept every export and count its spans."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.spans: collections.Counter[str] = collections.Counter()
+
+    def Export(self, request: Any, context: Any) -> Any:
+        counts: collections.Counter[str] = collections.Counter()
+        for resource_spans in request.resource_spans:
+            name = next(
+                (a.value.string_value for a in resource_spans.resource.attributes
+                 if a.key == "service.name"),
+                "unknown",
+            )  # fmt: skip
+            counts[name] += sum(len(scope.spans) for scope in resource_spans.scope_spans)
+        with self.lock:
+            self.spans.update(counts)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+def main(grpc_port: int, status_port: int) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    sink = Sink()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(sink, server)
+    server.add_insecure_port(f"127.0.0.1:{grpc_port}")
+    server.start()
+
+    class Status(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with sink.lock:
+                body = json.dumps(dict(sink.spans)).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:  # no access log on stderr
+            pass
+
+    status = ThreadingHTTPServer(("127.0.0.1", status_port), Status)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=status.shutdown).start())
+    try:
+        status.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop(grace=None)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

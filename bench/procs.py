@@ -1,0 +1,153 @@
+"""Processes for the benchmark: free ports, start/stop, and CPU and memory from /proc."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from services.run import port_in_use
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (Cello's SO_REUSEPORT would share a busy one)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if not port_in_use(port):
+            return port
+
+
+def get_json(url: str, timeout: float = 2.0, data: bytes | None = None) -> Any:
+    """GET (or POST ``data`` as JSON) and decode the JSON answer."""
+    headers = {"content-type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return json.load(answer)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` (all its threads) so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name may contain spaces
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, in MiB."""
+    total = 0
+    for p in tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (a launcher script may own the real process)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def pid_on_port(port: int) -> int | None:
+    """The pid listening on TCP ``port``, from ``ss -ltnp``."""
+    out = subprocess.run(
+        ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, check=False
+    ).stdout
+    match = re.search(r"pid=(\d+)", out)
+    return int(match.group(1)) if match else None
+
+
+class PeakRss:
+    """Sample the RSS of some processes every 0.25 s while a block runs; keep the peaks."""
+
+    def __init__(self, pids: Mapping[str, int], peaks: dict[str, float]) -> None:
+        self._pids, self.peaks = pids, peaks
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            for name, pid in self._pids.items():
+                self.peaks[name] = max(self.peaks.get(name, 0.0), rss_mib(pid))
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Processes:
+    """Processes started by the benchmark; :meth:`stop_all` ends every one of them."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._logs: list[IO[bytes]] = []
+
+    def start(self, name: str, args: Iterable[str], env: Mapping[str, str], health_url: str) -> int:
+        """Start ``python args...`` and wait until ``health_url`` answers; return its pid."""
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop_all
+        self._logs.append(log)
+        proc = subprocess.Popen(
+            [sys.executable, *args], env={**os.environ, **env}, stdout=log, stderr=log
+        )
+        self._procs.append(proc)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {log.name}")
+            try:
+                get_json(health_url, timeout=1)
+                return proc.pid
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        raise RuntimeError(f"{name} did not answer {health_url} within 30 s; see {log.name}")
+
+    def stop_all(self, timeout: float = 10.0) -> None:
+        """SIGTERM everything, SIGKILL what is still there after ``timeout``."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self._procs:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
