@@ -16,7 +16,8 @@
 #        build.sh check [NAME...]                                 say which prerequisites are missing
 #        build.sh cached NAME                                     print the path if already built
 # Versions come from deploy/.env (the same ones the compose file uses).
-# A cached artefact is never rebuilt; delete it (or the cache) to force a rebuild.
+# A cached artefact is reused while its inputs (versions, manifest, go.sum) are unchanged;
+# delete it (or the whole cache) to force a rebuild.
 # Cold, on 2 cores: otelcol ~5 min, jaeger ~14 min, zipkin ~0.5 min, composecheck ~1 min.
 set -euo pipefail
 
