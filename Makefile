@@ -41,3 +41,13 @@ clean: ## Remove the virtual environment and local data
 .PHONY: bench
 bench: ## Benchmark tracing cost, the chain vs FastAPI, time to trace (docs/benchmarks/)
 	@bench/run.sh
+
+RATE ?= 20
+DURATION ?= 30
+
+.PHONY: demo load
+demo: $(STAMP) ## Tour the running stack (requests, errors, DEMO_SCENARIOS=1 faults) with trace links
+	@$(PY) -m services.demo
+
+load: $(STAMP) ## Steady mixed traffic to the gateway, RATE=20 req/s for DURATION=30 s, then a summary
+	@$(PY) -m services.load --rate $(RATE) --duration $(DURATION)
