@@ -74,11 +74,11 @@ def configure_logging(service_name: str, level: str | None = None) -> None:
     # Skip what every LogRecord collects but these lines never show: the caller's
     # file and line (a stack walk), thread, process and task names. The logging
     # HOWTO's "Optimization" section lists exactly these switches.
-    logging._srcfile = None  # type: ignore[attr-defined]  # documented in that section
+    logging._srcfile = None  # documented in that section
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    logging.logAsyncioTasks = False
+    logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # new in 3.12, not in typeshed yet
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service_name))
     handler.set_name("cello_telemetry")
