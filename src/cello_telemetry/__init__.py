@@ -17,12 +17,31 @@ and calls the next service through :class:`TracedClient`. :func:`internal_span` 
 package touches the OpenTelemetry SDK.
 """
 
-from .client import TracedClient
-from .config import OpenTelemetryConfig, TelemetryConfigError
-from .errors import HTTPError
-from .server import App
-from .sql import instrument_engine
-from .tracing import baggage_value, internal_span
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import TracedClient as TracedClient
+    from .config import OpenTelemetryConfig as OpenTelemetryConfig
+    from .config import TelemetryConfigError as TelemetryConfigError
+    from .errors import HTTPError as HTTPError
+    from .server import App as App
+    from .sql import instrument_engine as instrument_engine
+    from .tracing import baggage_value as baggage_value
+    from .tracing import internal_span as internal_span
+
+# Names are imported on first use (PEP 562): the exporter process imports this
+# package too, and must not pay for Cello, httpx and SQLAlchemy, which it never uses.
+_EXPORTS = {
+    "App": ".server",
+    "HTTPError": ".errors",
+    "OpenTelemetryConfig": ".config",
+    "TelemetryConfigError": ".config",
+    "TracedClient": ".client",
+    "baggage_value": ".tracing",
+    "instrument_engine": ".sql",
+    "internal_span": ".tracing",
+}
 
 __all__ = [
     "App",
@@ -34,3 +53,10 @@ __all__ = [
     "instrument_engine",
     "internal_span",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(module, __name__), name)

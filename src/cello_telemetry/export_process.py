@@ -18,7 +18,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from opentelemetry.sdk.resources import Resource
@@ -28,15 +28,16 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from .config import ResolvedTelemetry
+from .otlp_wire import encode_request
 from .tracer import LeanSpan
 
 logger = logging.getLogger(__name__)
 
 _FRAME = struct.Struct("<I")
 
-# (scope name, scope version, name, trace id, span id, flags, tracestate members,
-#  parent span id or None, parent is remote, kind, start ns, end ns, attributes,
-#  status code, status description, events as (name, ns, attributes))
+# (scope name, scope version, scope schema url, name, trace id, span id, flags,
+#  tracestate members, parent span id or None, parent is remote, kind, start ns,
+#  end ns, attributes, status code, status description, events as (name, ns, attributes))
 Record = tuple[Any, ...]
 
 
@@ -53,6 +54,7 @@ def to_record(span: ReadableSpan | LeanSpan) -> Record:
     return (
         scope.name if scope else "",
         scope.version if scope else None,
+        scope.schema_url if scope else None,
         span.name,
         context.trace_id,
         context.span_id,
@@ -72,9 +74,9 @@ def to_record(span: ReadableSpan | LeanSpan) -> Record:
 
 def from_record(record: Record, resource: Resource) -> ReadableSpan:
     """Rebuild the ``ReadableSpan`` that :func:`to_record` was given."""
-    (scope_name, scope_version, name, trace_id, span_id, flags, state, parent_id,
-     parent_remote, kind, start, end, attributes, status_code, status_description,
-     events) = record  # fmt: skip
+    (scope_name, scope_version, scope_url, name, trace_id, span_id, flags, state,
+     parent_id, parent_remote, kind, start, end, attributes, status_code,
+     status_description, events) = record  # fmt: skip
     trace_state = TraceState(list(state)) if state else None
     context = SpanContext(trace_id, span_id, False, TraceFlags(flags), trace_state)
     parent = (
@@ -93,7 +95,7 @@ def from_record(record: Record, resource: Resource) -> ReadableSpan:
         status=Status(StatusCode(status_code), status_description),
         start_time=start,
         end_time=end,
-        instrumentation_scope=InstrumentationScope(scope_name, scope_version),
+        instrumentation_scope=InstrumentationScope(scope_name, scope_version, scope_url),
     )
 
 
@@ -201,6 +203,31 @@ class ProcessSpanExporter(SpanExporter):
         return True  # export() returns only once the child has sent the batch
 
 
+def _record_sender(settings: ResolvedTelemetry, resource: Resource) -> _Sender:
+    """How the child sends a batch of records: encoded here for OTLP/gRPC, else via the SDK."""
+    if settings.protocol == "grpc":
+        from .otlp_grpc import RecordGrpcExporter
+
+        grpc_exporter = RecordGrpcExporter(settings)
+
+        def send_encoded(batch: list[Record]) -> SpanExportResult:
+            payload = encode_request(batch, resource.attributes)
+            return grpc_exporter.export_encoded(payload, len(batch))
+
+        return send_encoded, grpc_exporter
+    from .provider import build_exporter
+
+    sdk_exporter = build_exporter(settings)
+
+    def send_spans(batch: list[Record]) -> SpanExportResult:
+        return sdk_exporter.export([from_record(record, resource) for record in batch])
+
+    return send_spans, sdk_exporter
+
+
+_Sender = tuple[Callable[[list[Record]], SpanExportResult], SpanExporter]
+
+
 def _child_main() -> None:
     # The parent decides when to stop and sends a final batch first: a Ctrl-C or
     # SIGTERM meant for the service must not kill its exporter before that.
@@ -208,15 +235,12 @@ def _child_main() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but replies may reach the pipe
-    from .provider import build_exporter
 
     settings, resource_attributes = _read(requests)
-    exporter = build_exporter(settings)
-    resource = Resource(resource_attributes)
+    send, exporter = _record_sender(settings, Resource(resource_attributes))
     try:
         while (batch := _read(requests)) is not None:
-            result = exporter.export([from_record(record, resource) for record in batch])
-            _write(replies, result is SpanExportResult.SUCCESS)
+            _write(replies, send(batch) is SpanExportResult.SUCCESS)
     except EOFError:
         pass  # the service is gone
     finally:

@@ -63,3 +63,24 @@ def test_record_keeps_remote_parent_trace_state_and_events() -> None:
     assert [event.name for event in rebuilt.events] == ["checkpoint", "exception"]
     assert rebuilt.status.status_code is StatusCode.ERROR
     assert rebuilt.status.description == "boom"
+
+
+def test_every_public_name_resolves() -> None:
+    import cello_telemetry
+
+    for name in cello_telemetry.__all__:
+        assert getattr(cello_telemetry, name).__name__ == name
+
+
+def test_the_exporter_process_imports_neither_cello_nor_sqlalchemy_nor_httpx() -> None:
+    # It starts with every service; its start-up time is how long the first
+    # spans wait.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cello_telemetry.export_process, cello_telemetry.otlp_grpc;"
+        "print(sorted(m for m in ('cello', 'sqlalchemy', 'httpx') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
