@@ -7,10 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: help setup run test test-unit test-integration test-e2e lint typecheck up down logs status clean
+.PHONY: help setup run test test-unit test-integration test-e2e lint up down logs status clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -29,6 +29,21 @@ test-unit: $(STAMP) ## Run the unit tests (in-memory exporter, no network)
 
 test-integration: $(STAMP) ## Run the integration tests (real services on loopback)
 	@$(PY) -m pytest -m integration
+
+test-e2e: $(STAMP) ## Run the end-to-end tests against Jaeger and Zipkin (starts and stops the stack)
+	@$(PY) -m pytest -m e2e
+
+up: $(STAMP) ## Start the whole stack in the background (Docker Compose, or natively without Docker)
+	@deploy/stack.sh up
+
+down: ## Stop everything `make up` started
+	@deploy/stack.sh down
+
+status: ## Show the stack's components, pids, ports and health
+	@deploy/stack.sh status
+
+logs: ## Show the stack's logs (NAME=gateway for one component, FOLLOW=1 to follow)
+	@deploy/stack.sh logs $(NAME) $(if $(FOLLOW),-f)
 
 lint: $(STAMP) ## Check style (ruff) and types (mypy, strict on the telemetry package)
 	@$(VENV)/bin/ruff check src tests
