@@ -28,7 +28,12 @@ _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
 _KIND_OFFSET = 1
 
 
+_SMALL = [bytes((n,)) for n in range(128)]  # one-byte varints: most lengths and tags
+
+
 def _varint(value: int) -> bytes:
+    if 0 <= value < 128:
+        return _SMALL[value]
     value &= 0xFFFF_FFFF_FFFF_FFFF  # negative int64 values are ten-byte two's complement
     out = bytearray()
     while value > 0x7F:
@@ -38,9 +43,26 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+_LENGTH_DELIMITED = [_varint(tag << 3 | 2) for tag in range(16)]
+
+
 def _field(tag: int, payload: bytes) -> bytes:
     """A length-delimited field (wire type 2): strings, bytes and messages."""
-    return _varint(tag << 3 | 2) + _varint(len(payload)) + payload
+    size = len(payload)
+    return _LENGTH_DELIMITED[tag] + (_SMALL[size] if size < 128 else _varint(size)) + payload
+
+
+# Attribute keys repeat on every span; their encoded form is kept (a bounded cache).
+_KEYS: dict[str, bytes] = {}
+
+
+def _key(key: str) -> bytes:
+    encoded = _KEYS.get(key)
+    if encoded is None:
+        encoded = _field(1, key.encode())
+        if len(_KEYS) < 4096:
+            _KEYS[key] = encoded
+    return encoded
 
 
 def _any_value(value: Any) -> bytes:
@@ -64,8 +86,7 @@ def _any_value(value: Any) -> bytes:
 def _attributes(attributes: Mapping[str, Any], tag: int) -> bytes:
     """``repeated KeyValue`` at field ``tag``."""
     return b"".join(
-        _field(tag, _field(1, key.encode()) + _field(2, _any_value(value)))
-        for key, value in attributes.items()
+        _field(tag, _key(key) + _field(2, _any_value(value))) for key, value in attributes.items()
     )
 
 
