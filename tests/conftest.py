@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-_LEVELS = {"unit", "integration", "e2e"}
+_LEVELS = {"unit", "integration", "e2e", "faults"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

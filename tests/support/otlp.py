@@ -32,22 +32,42 @@ def _value(value: AnyValue) -> Any:
 
 
 class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-    """Listen on ``127.0.0.1:<free port>``; :attr:`endpoint` is what services export to."""
+    """Listen on ``127.0.0.1:<port>`` (a free one by default); :attr:`endpoint` is what
+    services export to.
 
-    def __init__(self) -> None:
+    :meth:`stop` and :meth:`restart` play a collector that goes away and comes back on
+    the same address; the spans received before are kept.
+    """
+
+    def __init__(self, port: int = 0) -> None:
         self._lock = threading.Lock()
         self._spans: list[Span] = []
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
-        port = self._server.add_insecure_port("127.0.0.1:0")
-        self.endpoint = f"http://127.0.0.1:{port}"
+        self._server, self.port = self._bind(port)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def _bind(self, port: int) -> tuple[grpc.Server, int]:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, server)
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+        if bound == 0:
+            raise OSError(f"cannot listen on 127.0.0.1:{port}")
+        return server, bound
 
     def __enter__(self) -> OtlpReceiver:
         self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.stop(grace=None)
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop listening: exports fail as they would against a dead collector."""
+        self._server.stop(grace=None).wait()
+
+    def restart(self) -> None:
+        """Listen again on the same port (after :meth:`stop`)."""
+        self._server, _ = self._bind(self.port)
+        self._server.start()
 
     def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any

@@ -1,0 +1,258 @@
+"""Tools for the fault tests: a chain of services that can be broken one process at a
+time, and the measurements the tests assert on (sockets, memory, latency, logs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from services.run import Service, chain, port_in_use
+from support.traces import poll_until
+
+#: ``figures("...")`` records a measured figure for the end-of-run summary.
+Figures = Callable[[str], None]
+
+#: A ``traceparent`` as the services must always answer with one.
+TRACEPARENT_RE = r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-0[01]"
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports that nothing listens on right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+ChainFactory = Callable[..., "Chain"]
+
+
+class Chain:
+    """gateway -> users -> db as three processes on free ports, each one on its own.
+
+    Unlike :class:`services.run.ServiceGroup`, one service can be killed, stopped
+    (SIGSTOP), terminated or restarted while the others keep running, and its pid is
+    at hand for ``/proc``. ``env`` is added to every service's environment.
+    """
+
+    def __init__(self, workdir: Path, otlp_endpoint: str, env: Mapping[str, str] | None = None):
+        gateway, users, db = free_ports(3)
+        self.services: dict[str, Service] = {s.name: s for s in chain(gateway, users, db)}
+        self.workdir = workdir
+        self.database = workdir / "users.db"
+        self.env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{self.database}",
+            **(env or {}),
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+        (workdir / "logs").mkdir(parents=True, exist_ok=True)
+
+    # -- where things are ------------------------------------------------------
+
+    def url(self, name: str = "gateway") -> str:
+        return self.services[name].url
+
+    def pid(self, name: str) -> int:
+        return self.processes[name].pid
+
+    def log_path(self, name: str) -> Path:
+        return self.workdir / "logs" / f"{name}.log"
+
+    # -- starting and stopping -------------------------------------------------
+
+    def start(self, *names: str, timeout: float = 60) -> None:
+        """Start ``names`` (default: all three, db first) and wait until each is healthy."""
+        names = names or ("db", "users", "gateway")
+        for name in names:
+            service = self.services[name]
+            if port_in_use(service.port):
+                raise RuntimeError(f"port {service.port} for {name} is taken")
+            log = open(self.log_path(name), "ab")  # noqa: SIM115 - closed in _reap
+            self._logs[name] = log
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", service.module],
+                env={**self.env, "PORT": str(service.port), **service.env},
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + timeout
+        for name in names:
+            self._wait_healthy(name, deadline)
+
+    def _wait_healthy(self, name: str, deadline: float) -> None:
+        process = self.processes[name]
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}")
+            return httpx.get(f"{self.url(name)}/health", timeout=1).status_code == 200
+
+        poll_until(
+            healthy,
+            bool,
+            timeout=max(0.1, deadline - time.monotonic()),
+            interval=0.1,
+            what=f"{name} healthy",
+        )
+
+    def signal(self, name: str, signum: signal.Signals) -> None:
+        self.processes[name].send_signal(signum)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL ``name``: no shutdown hook, no flush, as in a crash."""
+        process = self.processes[name]
+        process.kill()
+        process.wait(10)
+        self._reap(name)
+
+    def terminate(self, name: str, timeout: float = 15) -> float:
+        """SIGTERM ``name`` and wait for it to exit; the seconds it took."""
+        process = self.processes[name]
+        started = time.monotonic()
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+        process.wait(timeout)
+        took = time.monotonic() - started
+        self._reap(name)
+        return took
+
+    def restart(self, name: str) -> None:
+        """Kill ``name`` (if it runs) and start it again with the same settings."""
+        if name in self.processes:
+            self.kill(name)
+        self.start(name)
+
+    def stop(self) -> None:
+        """Stop everything, upstream first; SIGKILL what does not exit in 10 s."""
+        for name in ("gateway", "users", "db"):
+            process = self.processes.get(name)
+            if process is None:
+                continue
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)  # a stopped process cannot handle SIGTERM
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            self._reap(name)
+
+    def _reap(self, name: str) -> None:
+        self.processes.pop(name, None)
+        log = self._logs.pop(name, None)
+        if log is not None:
+            log.close()
+
+    # -- what the services say -------------------------------------------------
+
+    def health(self, name: str = "gateway") -> dict[str, Any]:
+        answer = httpx.get(f"{self.url(name)}/health", timeout=5)
+        answer.raise_for_status()
+        result: dict[str, Any] = answer.json()
+        return result
+
+    def span_stats(self, name: str = "gateway") -> dict[str, int]:
+        """The ``telemetry.spans`` counters of ``GET /health``."""
+        stats: dict[str, int] = self.health(name)["telemetry"]["spans"]
+        return stats
+
+    def log_lines(self, name: str) -> list[str]:
+        """The log file's lines after Cello's start-up banner (the JSON log)."""
+        text = self.log_path(name).read_bytes().decode("utf-8", errors="replace")
+        return [line for line in text.splitlines() if line.startswith("{")]
+
+    def log_records(self, name: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log_lines(name)]
+
+
+# -- measurements ----------------------------------------------------------------
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets process ``pid`` has open (from ``/proc/<pid>/fd``)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                count += 1
+        except FileNotFoundError:  # closed while we looked
+            pass
+    return count
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def timed_gets(client: httpx.Client, url: str, count: int) -> list[float]:
+    """Send ``count`` sequential GETs; each one's latency in ms (all must be 200)."""
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        answer = client.get(url)
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 200, answer.text
+    return latencies
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 10) -> tuple[int, bytes]:
+    """Send bytes exactly as given (``head`` without the final blank line) over a raw socket.
+
+    httpx refuses CR or LF in a header value; a hostile client does not. Returns the
+    status code and the raw response head.
+    """
+    request = head.rstrip(b"\r\n") + b"\r\nConnection: close\r\n"
+    if body:
+        request += b"Content-Length: %d\r\n" % len(body)
+    request += b"\r\n" + body
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    response = b"".join(chunks)
+    head_bytes = response.split(b"\r\n\r\n", 1)[0]
+    status = int(head_bytes.split(b" ", 2)[1])
+    return status, head_bytes
+
+
+def header_lines(head: bytes) -> Iterator[tuple[str, str]]:
+    """``(name, value)`` of each header line in a raw response head."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        yield name.decode("latin-1").strip().lower(), value.decode("latin-1").strip()
