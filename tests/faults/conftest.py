@@ -73,9 +73,7 @@ def make_chain(tmp_path: Path) -> Iterator[ChainFactory]:
     """``make_chain(endpoint, env)`` -> a started :class:`Chain`, stopped after the test."""
     chains: list[Chain] = []
 
-    def make(
-        otlp_endpoint: str, env: Mapping[str, str] | None = None, start: bool = True
-    ) -> Chain:
+    def make(otlp_endpoint: str, env: Mapping[str, str] | None = None, start: bool = True) -> Chain:
         chain = Chain(tmp_path / f"chain{len(chains)}", otlp_endpoint, env)
         chains.append(chain)
         if start:

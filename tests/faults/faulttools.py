@@ -230,7 +230,9 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 10) -> tuple[int, bytes]:
+def raw_request(
+    port: int, head: bytes, body: bytes = b"", timeout: float = 10
+) -> tuple[int, bytes]:
     """Send bytes exactly as given (``head`` without the final blank line) over a raw socket.
 
     httpx refuses CR or LF in a header value; a hostile client does not. Returns the

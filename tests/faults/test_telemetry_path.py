@@ -10,7 +10,16 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from faulttools import Chain, ChainFactory, Figures, free_ports, median, percentile, rss_mib, timed_gets
+from faulttools import (
+    Chain,
+    ChainFactory,
+    Figures,
+    free_ports,
+    median,
+    percentile,
+    rss_mib,
+    timed_gets,
+)
 
 from support.otlp import OtlpReceiver
 from support.traces import build_tree, poll_until, trace_id_of
