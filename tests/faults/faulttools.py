@@ -137,6 +137,12 @@ class Chain:
         self._reap(name)
         return took
 
+    def wait_exit(self, name: str, timeout: float) -> int:
+        """Wait for ``name`` to exit by itself (after a signal sent earlier); its status."""
+        status = self.processes[name].wait(timeout)
+        self._reap(name)
+        return status
+
     def restart(self, name: str) -> None:
         """Kill ``name`` (if it runs) and start it again with the same settings."""
         if name in self.processes:
@@ -258,3 +264,15 @@ def header_lines(head: bytes) -> Iterator[tuple[str, str]]:
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         yield name.decode("latin-1").strip().lower(), value.decode("latin-1").strip()
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections to ``127.0.0.1:port`` (client side), machine-wide."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                count += 1
+    return count
