@@ -28,7 +28,9 @@ def expected_tree(
     ``route`` is the route users and db share (``/users/{id}``); ``sql`` the labels of
     db's SQL spans, which always include ``connect`` for the pooled connection.
     """
-    statements = tuple((DB, "CLIENT", name, ()) for name in sorted((*sql, "connect")))
+    statements = tuple(
+        (DB, "CLIENT", name, ()) for name in sorted((*sql, "connect"), key=str.lower)
+    )
     db_server = (DB, "SERVER", f"{method} {route}", statements)
     users_client = (USERS, "CLIENT", f"{method} {route}", (db_server,))
     users_server = (USERS, "SERVER", f"{method} {route}", (users_client,))

@@ -98,7 +98,7 @@ def build_tree(spans: Iterable[Span], *, remote_parent: str | None = None) -> No
     if len(roots) != 1:
         raise TraceError(f"expected one root span, got {[r.span.name for r in roots]}")
     for node in by_id.values():
-        node.children.sort(key=lambda child: (label(child.span), child.span.kind))
+        node.children.sort(key=lambda child: (label(child.span).lower(), child.span.kind))
     return roots[0]
 
 

@@ -1,0 +1,52 @@
+"""The full stack: services, collector, Jaeger and Zipkin, as ``make up`` runs it.
+
+A stack that is already up (``make up``) is used as it is and left running; otherwise
+the session starts one with ``deploy/stack.sh up`` and always stops it again with
+``deploy/stack.sh down``, whatever the tests did.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.backends import JAEGER_URL, ZIPKIN_URL
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = REPO / "deploy" / "stack.sh"
+GATEWAY_URL = "http://127.0.0.1:8000"
+HEALTH = (f"{GATEWAY_URL}/health", f"{JAEGER_URL}/", f"{ZIPKIN_URL}/health")
+
+
+def _all_up() -> bool:
+    try:
+        return all(httpx.get(url, timeout=2).status_code == 200 for url in HEALTH)
+    except httpx.HTTPError:
+        return False
+
+
+def _stack(command: str, timeout: float) -> None:
+    # The first run on a machine builds the collector and Jaeger (minutes); the
+    # build shows its progress, so let it through to the terminal. The demo's
+    # flaky-db scenario, failing every time it is asked for, gives the failure
+    # test a dead hop on demand without stopping a process of the stack.
+    env = {**os.environ, "DEMO_SCENARIOS": "1", "DEMO_FAILURE_RATE": "1"}
+    subprocess.run([str(STACK), command], cwd=REPO, check=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def gateway_url() -> Iterator[str]:
+    """The gateway of a running stack; started (and stopped) here when needed."""
+    if _all_up():
+        yield GATEWAY_URL
+        return
+    try:
+        _stack("up", timeout=3600)
+        yield GATEWAY_URL
+    finally:
+        _stack("down", timeout=300)
