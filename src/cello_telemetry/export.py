@@ -50,7 +50,8 @@ class BatchExportProcessor(SpanProcessor):
         schedule_delay_ms: how long a span may wait for companions before the batch
             is sent. Short, so a trace shows up in the UI within a second.
         max_queue_size: spans held at most; beyond it new spans are dropped and counted.
-        max_export_batch_size: spans per export call.
+        max_export_batch_size: spans per export call. Turning a batch into records
+            holds the GIL, so a small batch keeps that pause short for requests.
     """
 
     def __init__(
@@ -59,7 +60,7 @@ class BatchExportProcessor(SpanProcessor):
         *,
         schedule_delay_ms: int = 200,
         max_queue_size: int = 2048,
-        max_export_batch_size: int = 512,
+        max_export_batch_size: int = 128,
     ) -> None:
         self._exporter = exporter
         self._delay = schedule_delay_ms / 1000

@@ -52,7 +52,7 @@ def test_code_values_without_environment() -> None:
         excluded_paths=frozenset({"/health", "/metrics"}),
         schedule_delay_ms=200,
         max_queue_size=2048,
-        max_export_batch_size=512,
+        max_export_batch_size=128,
         export_timeout_ms=3000,
     )
 
