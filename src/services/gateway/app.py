@@ -8,11 +8,12 @@ from services.health import add_health
 
 from . import routes
 from .client import UsersClient
+from .openapi import add_openapi
 from .settings import SERVICE_NAME, Settings
 
 
 def create_app(settings: Settings) -> App:
-    """The gateway: telemetry, request ids, a users client and the public routes."""
+    """The gateway: telemetry, request ids, a users client, the public routes and their OpenAPI."""
     app = App()
     app.enable_request_id()
     # A client names its session in a plain header; from here on it is baggage,
@@ -34,4 +35,5 @@ def create_app(settings: Settings) -> App:
 
     add_health(app, SERVICE_NAME)
     routes.register(app, users)
+    add_openapi(app)
     return app
