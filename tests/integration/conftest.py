@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,17 +9,7 @@ import pytest
 
 from services.run import ServiceGroup, chain
 from support.otlp import OtlpReceiver
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+from support.ports import free_ports
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +22,7 @@ def receiver() -> Iterator[OtlpReceiver]:
 def gateway_url(receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start db, users and gateway on free ports; yield the gateway's base URL."""
     workdir: Path = tmp_path_factory.mktemp("services")
-    gateway, users, db = _free_ports(3)
+    gateway, users, db = free_ports(3)
     group = ServiceGroup(
         chain(gateway_port=gateway, users_port=users, db_port=db),
         env={

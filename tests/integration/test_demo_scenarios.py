@@ -8,7 +8,6 @@ without it, shows that a scenario asked for by baggage is ignored by default.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,27 +18,17 @@ import pytest
 from services.run import ServiceGroup, chain
 from support.chain import DB, GATEWAY, USERS, expected_tree, span_count
 from support.otlp import OtlpReceiver
+from support.ports import free_ports
 from support.traces import Node, build_tree, poll_until, server_spans, trace_id_of
 
 LATENCY_MS = 300
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @pytest.fixture(scope="module")
 def demo_url(receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """db, users and gateway with the scenarios switched on; the gateway's base URL."""
     workdir: Path = tmp_path_factory.mktemp("demo-services")
-    gateway, users, db = _free_ports(3)
+    gateway, users, db = free_ports(3)
     group = ServiceGroup(
         chain(gateway_port=gateway, users_port=users, db_port=db),
         env={

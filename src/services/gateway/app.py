@@ -7,7 +7,7 @@ from services import baggage
 from services.health import add_health
 
 from . import routes
-from .client import UsersClient
+from .client import users_client
 from .openapi import add_openapi
 from .settings import SERVICE_NAME, Settings
 
@@ -27,7 +27,7 @@ def create_app(settings: Settings) -> App:
             sampling_rate=1.0,
         )
     )
-    users = UsersClient(settings.users_url, settings.users_timeout)
+    users = users_client(settings.users_url, settings.users_timeout)
 
     @app.on_event("shutdown")
     async def shutdown() -> None:

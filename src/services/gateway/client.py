@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from cello_telemetry import TracedClient
-
+from ..user_api import UserApiClient
 from ..users.settings import SERVICE_NAME as USERS_SERVICE
 
 
-class UsersClient:
-    """users' HTTP API as methods; each call is a CLIENT span."""
+def users_client(base_url: str, timeout: float) -> UserApiClient:
+    """users' ``/users`` API; each call is a CLIENT span with ``peer.service=user-service``.
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._http = TracedClient(base_url, peer_service=USERS_SERVICE, timeout=timeout)
-
-    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
-        # Passed on as received: users owns the rules and answers 422 itself.
-        result: dict[str, Any] = await self._http.call("POST", "/users", json=fields)
-        return result
-
-    async def get(self, user_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self._http.call(
-            "GET", "/users/{id}", path_params={"id": user_id}
-        )
-        return result
-
-    async def list(self, limit: int, offset: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self._http.call(
-            "GET", "/users", params={"limit": limit, "offset": offset}
-        )
-        return result
-
-    async def delete(self, user_id: int) -> None:
-        await self._http.call("DELETE", "/users/{id}", path_params={"id": user_id})
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    Bodies are passed on as received: users owns the rules and answers 422 itself.
+    """
+    return UserApiClient(base_url, peer_service=USERS_SERVICE, timeout=timeout)

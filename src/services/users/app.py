@@ -7,7 +7,7 @@ from services import baggage
 from services.health import add_health
 
 from . import routes
-from .client import DbClient
+from .client import db_client
 from .settings import SERVICE_NAME, Settings
 
 
@@ -23,7 +23,7 @@ def create_app(settings: Settings) -> App:
             sampling_rate=1.0,
         )
     )
-    db = DbClient(settings.db_url, settings.db_timeout)
+    db = db_client(settings.db_url, settings.db_timeout)
 
     @app.on_event("shutdown")
     async def shutdown() -> None:

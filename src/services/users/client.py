@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from cello_telemetry import TracedClient
-
 from ..db.settings import SERVICE_NAME as DB_SERVICE
+from ..user_api import UserApiClient
 
 
-class DbClient:
-    """db's HTTP API as methods; each call is a CLIENT span."""
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._http = TracedClient(base_url, peer_service=DB_SERVICE, timeout=timeout)
-
-    async def create(self, name: str, email: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._http.call(
-            "POST", "/users", json={"name": name, "email": email}
-        )
-        return result
-
-    async def get(self, user_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self._http.call(
-            "GET", "/users/{id}", path_params={"id": user_id}
-        )
-        return result
-
-    async def list(self, limit: int, offset: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self._http.call(
-            "GET", "/users", params={"limit": limit, "offset": offset}
-        )
-        return result
-
-    async def delete(self, user_id: int) -> None:
-        await self._http.call("DELETE", "/users/{id}", path_params={"id": user_id})
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+def db_client(base_url: str, timeout: float) -> UserApiClient:
+    """db's ``/users`` API; each call is a CLIENT span with ``peer.service=db-proxy``."""
+    return UserApiClient(base_url, peer_service=DB_SERVICE, timeout=timeout)

@@ -9,20 +9,20 @@ from cello import Request, Response
 from cello_telemetry import App
 from cello_telemetry.payload import path_id, query_int, read_json_object
 
-from .client import DbClient
+from ..user_api import UserApiClient
 from .rules import validate_new_user
 
 _FIELDS = frozenset({"name", "email"})
 
 
-def register(app: App, db: DbClient) -> None:
+def register(app: App, db: UserApiClient) -> None:
     """Add users' routes to ``app``."""
 
     @app.post("/users")
     async def create_user(request: Request) -> Response:
         """Create a user after checking the business rules."""
         name, email = validate_new_user(read_json_object(request, _FIELDS))
-        return Response.json(await db.create(name, email), status=201)
+        return Response.json(await db.create({"name": name, "email": email}), status=201)
 
     @app.get("/users/{id}")
     async def get_user(request: Request) -> dict[str, Any]:

@@ -1,0 +1,44 @@
+"""The users resource API, as both users and db offer it, seen from the caller.
+
+users passes the same ``/users`` API on to db that the gateway calls on users, so one
+typed client serves both hops; each service's ``client.py`` names its peer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cello_telemetry import TracedClient
+
+
+class UserApiClient:
+    """``POST/GET/DELETE /users`` as methods; each call is a CLIENT span.
+
+    Errors arrive as :class:`cello_telemetry.HTTPError`: the peer's own 4xx problem,
+    or a 5xx when it is down, slow or failing (see ``TracedClient.call``).
+    """
+
+    def __init__(self, base_url: str, *, peer_service: str, timeout: float) -> None:
+        self._http = TracedClient(base_url, peer_service=peer_service, timeout=timeout)
+
+    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._http.call("POST", "/users", json=fields)
+        return result
+
+    async def get(self, user_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._http.call(
+            "GET", "/users/{id}", path_params={"id": user_id}
+        )
+        return result
+
+    async def list(self, limit: int, offset: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._http.call(
+            "GET", "/users", params={"limit": limit, "offset": offset}
+        )
+        return result
+
+    async def delete(self, user_id: int) -> None:
+        await self._http.call("DELETE", "/users/{id}", path_params={"id": user_id})
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
