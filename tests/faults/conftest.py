@@ -94,8 +94,18 @@ def shared_receiver() -> Iterator[OtlpReceiver]:
 def shared_chain(
     shared_receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Chain]:
-    """One healthy chain for the tests that only send requests (bad input, fuzz, data)."""
-    chain = Chain(tmp_path_factory.mktemp("shared"), shared_receiver.endpoint)
+    """One healthy chain for the tests that only send requests (bad input, fuzz, data).
+
+    Its timeouts are generous (db 10 s, users 15 s): these tests are about answers and
+    stored data, and on a busy machine a burst of 100 creates can take users past its
+    default 2 s wait for db, which turns a committed write into an ambiguous 504.
+    The default timeouts are tested in test_service_faults.py.
+    """
+    chain = Chain(
+        tmp_path_factory.mktemp("shared"),
+        shared_receiver.endpoint,
+        {"DB_TIMEOUT": "10", "USERS_TIMEOUT": "15"},
+    )
     chain.start()
     try:
         yield chain
