@@ -66,3 +66,7 @@ demo: $(STAMP) ## Tour the running stack (requests, errors, DEMO_SCENARIOS=1 fau
 
 load: $(STAMP) ## Steady mixed traffic to the gateway, RATE=20 req/s for DURATION=30 s, then a summary
 	@$(PY) -m services.load --rate $(RATE) --duration $(DURATION)
+
+.PHONY: test-faults
+test-faults: $(STAMP) ## Run every fault test, long ones too (60 s soak, Zipkin restart)
+	@CELLO_FAULTS_LONG=1 $(PY) -m pytest -m faults

@@ -28,11 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "deploy" / "stack.sh"
 STACK_GATEWAY = "http://127.0.0.1:8000"
 
-#: Long scenarios (the 60 s soak, Zipkin restart) run only when this is set, as
-#: ``make test-faults`` does; the default run keeps each fault test to seconds.
-LONG = os.environ.get("CELLO_FAULTS_LONG", "") == "1"
-long_only = pytest.mark.skipif(not LONG, reason="long; runs with make test-faults")
-
 _FIGURES: list[str] = []
 
 

@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import pytest
 
 from services.run import Service, chain, port_in_use
 from support.traces import poll_until
+
+#: Long scenarios (the 60 s soak, the Zipkin restart) run only when this is set, as
+#: ``make test-faults`` does; in the default run each fault test takes seconds.
+LONG = os.environ.get("CELLO_FAULTS_LONG", "") == "1"
+long_only = pytest.mark.skipif(not LONG, reason="long; runs with make test-faults")
 
 #: ``figures("...")`` records a measured figure for the end-of-run summary.
 Figures = Callable[[str], None]
