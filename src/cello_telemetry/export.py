@@ -10,6 +10,7 @@ recovers), not one per batch. The exporter itself is the SDK's OTLP exporter.
 from __future__ import annotations
 
 import collections
+import inspect
 import logging
 import threading
 import time
@@ -156,4 +157,9 @@ class BatchExportProcessor(SpanProcessor):
         self._drain(deadline)
         self._stats.dropped_export_failed += len(self._queue)
         self._queue.clear()
-        self._exporter.shutdown()
+        remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+        if "timeout_millis" in inspect.signature(self._exporter.shutdown).parameters:
+            # The exporter process gets what is left of the bound, not a bound of its own.
+            self._exporter.shutdown(timeout_millis=remaining_ms)  # type: ignore[call-arg]
+        else:
+            self._exporter.shutdown()
