@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from faulttools import Chain, ChainFactory, Figures
+from faulttools import RESTARTED, Chain, ChainFactory, Figures
 
 from services.run import port_in_use
 from support.backends import JAEGER_URL, ZIPKIN_URL
@@ -131,3 +131,4 @@ def native_stack() -> Iterator[Path]:
         yield REPO / ".run"
     finally:
         subprocess.run([str(STACK), "down"], cwd=REPO, env=env, check=True, timeout=300)
+        RESTARTED.reap()

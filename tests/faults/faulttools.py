@@ -34,6 +34,29 @@ Figures = Callable[[str], None]
 TRACEPARENT_RE = r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-0[01]"
 
 
+class Restarted:
+    """Stack components a test started again: children of the test process.
+
+    Held for the whole session (a ``Popen`` collected while its process runs is a
+    ResourceWarning), and reaped once ``deploy/stack.sh down`` has stopped them.
+    """
+
+    def __init__(self) -> None:
+        self._children: list[subprocess.Popen[bytes]] = []
+
+    def add(self, child: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+        self._children.append(child)
+        return child
+
+    def reap(self, timeout: float = 10) -> None:
+        for child in self._children:
+            child.wait(timeout)
+        self._children.clear()
+
+
+RESTARTED = Restarted()
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct TCP ports that nothing listens on right now."""
     sockets = [socket.socket() for _ in range(count)]
