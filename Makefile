@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 
-.PHONY: help setup run test test-unit test-integration test-e2e lint up down logs status clean
+.PHONY: help setup run test test-unit test-integration test-e2e lint up down logs status clean new-service
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,9 +46,12 @@ logs: ## Show the stack's logs (NAME=gateway for one component, FOLLOW=1 to foll
 	@deploy/stack.sh logs $(NAME) $(if $(FOLLOW),-f)
 
 lint: $(STAMP) ## Check style (ruff) and types (mypy, strict on the telemetry package)
-	@$(VENV)/bin/ruff check src tests
-	@$(VENV)/bin/ruff format --check src tests
+	@$(VENV)/bin/ruff check src tests scripts
+	@$(VENV)/bin/ruff format --check src tests scripts
 	@$(VENV)/bin/mypy
+
+new-service: $(STAMP) ## Scaffold a traced service and its test: make new-service NAME=orders [PORT=8003]
+	@$(PY) scripts/new_service.py "$(NAME)" $(if $(PORT),--port $(PORT))
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) data .run .pytest_cache .mypy_cache .ruff_cache
