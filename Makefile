@@ -57,8 +57,8 @@ clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) data .run .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: bench
-bench: ## Benchmark tracing cost, the chain vs FastAPI, time to trace (docs/benchmarks/)
-	@bench/run.sh
+bench: ## Benchmark tracing cost, the chain vs FastAPI, time to trace, footprint (docs/benchmarks/)
+	@BENCH_STACK=$${BENCH_STACK:-1} bench/run.sh
 
 RATE ?= 20
 DURATION ?= 30
