@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from services.run import Service, chain, port_in_use
+from support.ports import free_ports
 from support.traces import poll_until
 
 #: Long scenarios (the 60 s soak, the Zipkin restart) run only when this is set, as
@@ -55,18 +56,6 @@ class Restarted:
 
 
 RESTARTED = Restarted()
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports that nothing listens on right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 ChainFactory = Callable[..., "Chain"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import schemathesis
-from faulttools import Chain, Figures
+from faulttools import LONG, Chain, Figures
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -27,7 +27,9 @@ from schemathesis.specs.openapi.checks import (
 
 from services.gateway.openapi import DOCUMENT
 
-EXAMPLES = 30  # per operation and mode: 4 operations x 2 modes x 30, well under a minute
+# Per operation and mode (4 operations x 2 modes): the default run takes seconds and
+# always the same examples; make test-faults draws many more, new ones each time.
+EXAMPLES = 300 if LONG else 30
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -58,6 +60,7 @@ def _fuzz(operation: Any, mode: GenerationMode, base_url: str, statuses: Counter
         max_examples=EXAMPLES,
         deadline=None,
         database=None,
+        derandomize=not LONG,
         phases=[Phase.explicit, Phase.generate],  # no shrinking: report as found
         suppress_health_check=list(HealthCheck),
     )

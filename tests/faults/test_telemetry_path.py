@@ -14,7 +14,6 @@ from faulttools import (
     Chain,
     ChainFactory,
     Figures,
-    free_ports,
     median,
     percentile,
     rss_mib,
@@ -22,6 +21,7 @@ from faulttools import (
 )
 
 from support.otlp import OtlpReceiver
+from support.ports import free_ports
 from support.traces import build_tree, poll_until, trace_id_of
 
 SERVICES = ("gateway", "users", "db")

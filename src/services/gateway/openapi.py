@@ -101,11 +101,15 @@ DOCUMENT: dict[str, Any] = {
                     {
                         "name": "limit",
                         "in": "query",
+                        "description": "page size; empty means the default",
+                        "allowEmptyValue": True,
                         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                     },
                     {
                         "name": "offset",
                         "in": "query",
+                        "description": "users to skip; empty means the default",
+                        "allowEmptyValue": True,
                         "schema": {
                             "type": "integer",
                             "minimum": 0,
