@@ -27,7 +27,10 @@ EXIT_WITHIN = 10.0  # seconds from SIGTERM to exit, per service
 def test_sigterm_under_load_finishes_in_flight_requests_and_flushes(
     make_chain: ChainFactory, receiver: OtlpReceiver, figures: Figures
 ) -> None:
-    chain = make_chain(receiver.endpoint, {"DEMO_SCENARIOS": "1", "DEMO_DB_LATENCY_MS": "800"})
+    # Spans wait 10 s for their batch (longer than any service takes to stop), so only
+    # the shutdown flush can send the spans of the requests in flight.
+    env = {"DEMO_SCENARIOS": "1", "DEMO_DB_LATENCY_MS": "800", "OTEL_BSP_SCHEDULE_DELAY": "10000"}
+    chain = make_chain(receiver.endpoint, env)
     url = f"{chain.url()}/api/users"
     db_port = chain.services["db"].port
     outcomes: dict[str, int | str] = {}  # request id -> status, or the error's name
