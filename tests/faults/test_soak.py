@@ -15,9 +15,8 @@ import uuid
 
 import httpx
 import pytest
-from faulttools import ChainFactory, Figures, median, percentile, rss_mib
+from faulttools import ChainFactory, Figures, long_only, median, percentile, rss_mib
 
-from conftest import long_only
 from support.otlp import OtlpReceiver
 from support.traces import build_tree, poll_until, trace_id_of
 
