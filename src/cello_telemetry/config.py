@@ -16,7 +16,7 @@ Variable                           Effect
 ``OTEL_TRACES_SAMPLER``            a standard sampler name (see ``_SAMPLERS``)
 ``OTEL_TRACES_SAMPLER_ARG``        the ratio for the ``*traceidratio`` samplers
 ``OTEL_BSP_SCHEDULE_DELAY``        export batch delay in ms (default 200)
-``OTEL_BSP_MAX_QUEUE_SIZE``        span queue cap (default 2048)
+``OTEL_BSP_MAX_QUEUE_SIZE``        span queue cap (default 8192)
 ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` spans per export request (default 128)
 ``OTEL_EXPORTER_OTLP_TIMEOUT``     export timeout in ms (default 3000)
 ``CELLO_TELEMETRY_EXPORT``         ``process`` (default): encode and send spans
@@ -145,7 +145,7 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
         export_traces=config.export_traces,
         excluded_paths=frozenset(config.excluded_paths),
         schedule_delay_ms=_int(env, "OTEL_BSP_SCHEDULE_DELAY", 200),
-        max_queue_size=_int(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048),
+        max_queue_size=_int(env, "OTEL_BSP_MAX_QUEUE_SIZE", 8192),
         max_export_batch_size=_int(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 128),
         export_timeout_ms=_int(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 3000),
         export_mode=export_mode,  # type: ignore[arg-type]  # checked above

@@ -60,7 +60,7 @@ class BatchExportProcessor(SpanProcessor):
         exporter: SpanExporter,
         *,
         schedule_delay_ms: int = 200,
-        max_queue_size: int = 2048,
+        max_queue_size: int = 8192,
         max_export_batch_size: int = 128,
     ) -> None:
         self._exporter = exporter

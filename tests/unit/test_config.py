@@ -51,7 +51,7 @@ def test_code_values_without_environment() -> None:
         export_traces=True,
         excluded_paths=frozenset({"/health", "/metrics"}),
         schedule_delay_ms=200,
-        max_queue_size=2048,
+        max_queue_size=8192,
         max_export_batch_size=128,
         export_timeout_ms=3000,
     )
@@ -255,7 +255,7 @@ def test_bad_whole_numbers(variable: str, value: str, problem: str) -> None:
 def test_blank_whole_number_means_the_default() -> None:
     settings = resolved({"OTEL_BSP_MAX_QUEUE_SIZE": " ", "OTEL_BSP_SCHEDULE_DELAY": " 75 "})
 
-    assert (settings.max_queue_size, settings.schedule_delay_ms) == (2048, 75)
+    assert (settings.max_queue_size, settings.schedule_delay_ms) == (8192, 75)
 
 
 def test_excluded_paths_from_a_list() -> None:
