@@ -294,3 +294,23 @@ def connections_to(port: int) -> int:
             if remote_port == port and fields[3] == "01":  # 01: ESTABLISHED
                 count += 1
     return count
+
+
+def process_connections_to(pid: int, port: int) -> int:
+    """Open TCP connections of process ``pid`` to ``127.0.0.1:port`` (from ``/proc``)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed while we looked
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        # state 01 is ESTABLISHED; field 9 is the socket's inode
+        if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+            count += 1
+    return count
