@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from services.run import ServiceGroup, chain
 from support.otlp import OtlpReceiver
-from support.ports import free_ports
+from support.services import running_chain
 
 
 @pytest.fixture(scope="session")
@@ -20,20 +18,6 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 @pytest.fixture(scope="session")
 def gateway_url(receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start db, users and gateway on free ports; yield the gateway's base URL."""
-    workdir: Path = tmp_path_factory.mktemp("services")
-    gateway, users, db = free_ports(3)
-    group = ServiceGroup(
-        chain(gateway_port=gateway, users_port=users, db_port=db),
-        env={
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_BSP_SCHEDULE_DELAY": "50",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'users.db'}",
-        },
-        log_dir=workdir / "logs",
-    )
-    group.start(timeout=60)
-    try:
-        yield f"http://127.0.0.1:{gateway}"
-    finally:
-        group.stop()
+    """The suite's own services, with default settings; the gateway's base URL."""
+    with running_chain(receiver, tmp_path_factory.mktemp("services")) as url:
+        yield url

@@ -10,15 +10,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from services.run import ServiceGroup, chain
 from support.chain import DB, GATEWAY, USERS, expected_tree, span_count
 from support.otlp import OtlpReceiver
-from support.ports import free_ports
+from support.services import running_chain
 from support.traces import Node, build_tree, poll_until, server_spans, trace_id_of
 
 LATENCY_MS = 300
@@ -27,29 +25,9 @@ LATENCY_MS = 300
 @pytest.fixture(scope="module")
 def demo_url(receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """db, users and gateway with the scenarios switched on; the gateway's base URL."""
-    workdir: Path = tmp_path_factory.mktemp("demo-services")
-    gateway, users, db = free_ports(3)
-    group = ServiceGroup(
-        chain(gateway_port=gateway, users_port=users, db_port=db),
-        env={
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_BSP_SCHEDULE_DELAY": "50",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'users.db'}",
-            "DEMO_SCENARIOS": "1",
-            "DEMO_DB_LATENCY_MS": str(LATENCY_MS),
-            "DEMO_FAILURE_RATE": "1",
-        },
-        log_dir=workdir / "logs",
-    )
-    group.start(timeout=60)
-    try:
-        url = f"http://127.0.0.1:{gateway}"
-        # The first spans of a fresh process take longest (the exporter starts up,
-        # slowly on a busy machine): wait for them here, not in a test's deadline.
-        trace_of(receiver, httpx.get(f"{url}/api/users/1"), 7, timeout=120)
+    env = {"DEMO_SCENARIOS": "1", "DEMO_DB_LATENCY_MS": str(LATENCY_MS), "DEMO_FAILURE_RATE": "1"}
+    with running_chain(receiver, tmp_path_factory.mktemp("demo-services"), env) as url:
         yield url
-    finally:
-        group.stop()
 
 
 def trace_of(
