@@ -31,6 +31,7 @@ class ExportStats:
     exported: int = 0
     dropped_queue_full: int = 0
     dropped_export_failed: int = 0
+    dropped_after_shutdown: int = 0
     pending: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -38,6 +39,7 @@ class ExportStats:
             "exported": self.exported,
             "dropped_queue_full": self.dropped_queue_full,
             "dropped_export_failed": self.dropped_export_failed,
+            "dropped_after_shutdown": self.dropped_after_shutdown,
             "pending": self.pending,
         }
 
@@ -88,7 +90,12 @@ class BatchExportProcessor(SpanProcessor):
         pass
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._stopping or span.context is None or not span.context.trace_flags.sampled:
+        if span.context is None or not span.context.trace_flags.sampled:
+            return
+        if self._stopping:
+            # A request that was still running when shutdown began; its span has
+            # nowhere to go, but it is counted rather than lost without a trace.
+            self._stats.dropped_after_shutdown += 1
             return
         if len(self._queue) >= self._max_queue_size:
             self._stats.dropped_queue_full += 1

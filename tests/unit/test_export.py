@@ -107,6 +107,7 @@ def test_force_flush_exports_pending_spans_in_order(make_processor) -> None:
         "exported": 7,
         "dropped_queue_full": 0,
         "dropped_export_failed": 0,
+        "dropped_after_shutdown": 0,
         "pending": 0,
     }
 
@@ -200,6 +201,7 @@ def test_failures_are_counted_and_logged_once_until_recovery(make_processor, cap
     assert processor.stats.as_dict() == {
         "exported": 2,
         "dropped_export_failed": 4,
+        "dropped_after_shutdown": 0,
         "dropped_queue_full": 0,
         "pending": 0,
     }
@@ -272,7 +274,7 @@ def test_shutdown_flushes_pending_spans_and_stops(make_processor) -> None:
     assert exporter.exported == ["s0", "s1", "s2"]
     assert exporter.shutdowns == 1
     processor.on_end(span("late"))
-    assert processor.stats == ExportStats(exported=3)
+    assert processor.stats == ExportStats(exported=3, dropped_after_shutdown=1)
 
 
 def test_shutdown_is_bounded_with_a_slow_exporter_and_counts_the_rest(make_processor) -> None:
@@ -297,3 +299,17 @@ def test_shutdown_is_bounded_with_a_slow_exporter_and_counts_the_rest(make_proce
     exporter.gate.set()
     wait_until(lambda: processor.stats.exported == 1)
     assert exporter.batches == [["s0"]]
+
+
+def test_spans_ended_after_shutdown_are_counted_not_exported(make_processor) -> None:
+    exporter = FakeExporter()
+    processor = make_processor(exporter)
+    processor.on_end(span("before"))
+    processor.shutdown(timeout_millis=1000)
+
+    processor.on_end(span("late-1"))
+    processor.on_end(span("late-2"))
+    processor.on_end(span("late-unsampled", sampled=False))
+
+    assert exporter.exported == ["before"]
+    assert processor.stats.dropped_after_shutdown == 2
