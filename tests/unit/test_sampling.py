@@ -8,18 +8,11 @@ import pytest
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
-from cello_telemetry.config import OpenTelemetryConfig, resolve
+from cello_telemetry.config import OpenTelemetryConfig, SamplerName, resolve
 from cello_telemetry.provider import build_sampler
 from cello_telemetry.tracer import Sampling
 
-SAMPLERS = [
-    "always_on",
-    "always_off",
-    "traceidratio",
-    "parentbased_always_on",
-    "parentbased_always_off",
-    "parentbased_traceidratio",
-]
+SAMPLERS = sorted(SamplerName.__args__)  # every name OTEL_TRACES_SAMPLER accepts
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
