@@ -13,8 +13,9 @@ Service code uses this package exactly as Cello's documentation uses ``cello``::
     ))
 
 and calls the next service through :class:`TracedClient`. :func:`internal_span` and
-:func:`baggage_value` cover the rest a handler may need. Nothing outside this
-package touches the OpenTelemetry SDK.
+:func:`baggage_value` cover the rest a handler may need. Underneath are the stock
+OpenTelemetry SDK, OTLP exporter, propagators and contrib instrumentations; nothing
+outside this package touches the SDK.
 """
 
 from importlib import import_module
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
     from .tracing import baggage_value as baggage_value
     from .tracing import internal_span as internal_span
 
-# Names are imported on first use (PEP 562): the exporter process imports this
-# package too, and must not pay for Cello, httpx and SQLAlchemy, which it never uses.
+# Names are imported on first use (PEP 562): a service without a database must not
+# need SQLAlchemy and its instrumentation, which only instrument_engine uses.
 _EXPORTS = {
     "App": ".server",
     "HTTPError": ".errors",

@@ -1,12 +1,14 @@
 """``App``: Cello's application class with telemetry and request ids made real.
 
 Cello 1.4.1 documents ``app.enable_telemetry(OpenTelemetryConfig(...))`` and
-``app.enable_request_id()``, but the first exports nothing and the second does not
-exist, and Cello has no Python middleware hook. So this subclass wraps every handler
-as it is registered. The wrapper is the service's edge:
+``app.enable_request_id()``, but the first exports nothing, the second does not exist,
+and Cello has no Python middleware hook. So this subclass wraps every handler as it is
+registered (``route``, the verb decorators, ``head``, ``options`` and blueprints). The
+wrapper is the service's edge:
 
-- it continues the caller's trace (``traceparent``/``tracestate``/``baggage``) or
-  starts one, and records one SERVER span named ``METHOD /route/{pattern}``;
+- it continues the caller's trace with the global propagator, or starts one, in a SERVER
+  span named ``METHOD /route/{pattern}``, made through the OpenTelemetry API only, so it
+  works under any tracer provider;
 - it accepts or generates the request id and echoes it;
 - it turns :class:`HTTPError` (and any unexpected exception) into problem+json;
 - it puts ``traceparent`` on every response, so a client can find its trace.
@@ -22,11 +24,10 @@ import time
 from collections.abc import Awaitable, Callable
 from contextvars import Token
 from typing import Any, Self
-from urllib.parse import urlencode
 
 import cello
 from cello import Request, Response
-from opentelemetry import baggage, trace
+from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -35,19 +36,18 @@ from . import attributes as attr
 from . import request_id
 from .config import OpenTelemetryConfig
 from .errors import HTTPError, problem_response
-from .logs import configure_logging
-from .propagation import format_traceparent, remote_parent
-from .telemetry import BAGGAGE, Telemetry
-from .tracer import LeanSpan
+from .propagation import TRACEPARENT, TraceContextPropagator
+from .telemetry import Telemetry
 
 logger = logging.getLogger("cello_telemetry.access")
-BAGGAGE_HEADER = "baggage"
 
 Handler = Callable[[Request], Any]
 
 # What App.baggage_from_header accepts: the header comes from any client, and the
 # value is forwarded to every service and recorded on spans, so only plain tokens.
 _BAGGAGE_TOKEN = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+# Formats the response's traceparent, whatever OTEL_PROPAGATORS says for outbound calls.
+_TRACE_CONTEXT = TraceContextPropagator()
 
 
 class App(cello.App):  # type: ignore[misc]  # cello ships no type information
@@ -81,23 +81,22 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
     ) -> Self:
         """Trace every request and export spans over OTLP.
 
+        Configures no logging: a service installs :func:`cello_telemetry.logs.configure_logging`
+        (or its own handlers) at start-up.
+
         Args:
             config: as in Cello's docs; the standard ``OTEL_*`` variables override it.
             exporter: replaces the OTLP exporter (tests pass an in-memory one).
         """
         config = config or OpenTelemetryConfig(service_name="cello-service")
         self._telemetry = Telemetry(config, exporter)
-        configure_logging(self._telemetry.settings.service_name)
         self.on_event("shutdown")(self._shutdown_telemetry)
         return self
 
     def record_baggage(self, *keys: str) -> Self:
         """Record these W3C ``baggage`` entries on every SERVER span as ``baggage.<key>``.
 
-        Baggage travels with the trace context through every hop; recording chosen
-        keys makes a value set at the edge (say ``demo.session``) searchable on the
-        spans of every service. Only named keys are recorded: baggage comes from the
-        caller and may hold anything.
+        Only named keys are recorded: baggage comes from the caller and may hold anything.
         """
         self._baggage_keys = keys
         return self
@@ -123,36 +122,54 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         register: Callable[[F], F] = super().on_event(event_type)
         return register
 
-    # -- route registration -------------------------------------------------------
+    # -- route registration: every way Cello offers ---------------------------------
 
     def get(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
-        return self._route("GET", path, super().get(path, **options))
+        return self._route(path, super().get(path, **options), "GET")
 
     def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
-        return self._route("POST", path, super().post(path, **options))
+        return self._route(path, super().post(path, **options), "POST")
 
     def put(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
-        return self._route("PUT", path, super().put(path, **options))
+        return self._route(path, super().put(path, **options), "PUT")
 
     def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
-        return self._route("PATCH", path, super().patch(path, **options))
+        return self._route(path, super().patch(path, **options), "PATCH")
 
     def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
-        return self._route("DELETE", path, super().delete(path, **options))
+        return self._route(path, super().delete(path, **options), "DELETE")
+
+    def head(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._route(path, super().head(path, **options), "HEAD")
+
+    def options(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._route(path, super().options(path, **options), "OPTIONS")
+
+    def route(
+        self, path: str, methods: list[str] | None = None, **options: Any
+    ) -> Callable[[Handler], Handler]:
+        methods = [m.upper() for m in methods or ["GET"]]
+        return self._route(path, super().route(path, methods, **options), *methods)
+
+    def register_blueprint(self, blueprint: cello.Blueprint) -> None:
+        """Register a blueprint's routes (nested ones included), each with its SERVER span."""
+        for method, path, handler in blueprint.get_all_routes():
+            blocking = getattr(handler, "__cello_blocking__", None)
+            self._route(path, super().route(path, [method], blocking=blocking), method)(handler)
 
     def _route(
-        self, method: str, route: str, register: Callable[[Handler], Any]
+        self, path: str, register: Callable[[Handler], Any], *methods: str
     ) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
-            wrapped = self._wrap(method, route, handler)
-            self._handlers[method, route] = wrapped
+            wrapped = self._wrap(path, handler)
+            for method in methods:
+                self._handlers[method, path] = wrapped
             register(wrapped)
             return handler
 
         return decorator
 
-    def _wrap(self, method: str, route: str, handler: Handler) -> Handler:
-        span_name = f"{method} {route}"
+    def _wrap(self, route: str, handler: Handler) -> Handler:
         # Copy name and docstring (Cello's OpenAPI uses them) but not the signature:
         # Cello would otherwise try to validate our wrapper's parameters.
         keep = functools.wraps(handler, assigned=("__module__", "__name__", "__doc__"), updated=())
@@ -162,7 +179,7 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
 
             @keep
             async def traced_async(request: Request) -> Response:
-                exchange = _Exchange(self, request, span_name, route)
+                exchange = _Exchange(self, request, route)
                 try:
                     response = _as_response(await async_handler(request))
                 except Exception as exc:  # noqa: BLE001 - the edge answers every failure
@@ -173,7 +190,7 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
 
         @keep
         def traced(request: Request) -> Response:
-            exchange = _Exchange(self, request, span_name, route)
+            exchange = _Exchange(self, request, route)
             try:
                 response = _as_response(handler(request))
             except Exception as exc:  # noqa: BLE001 - the edge answers every failure
@@ -196,45 +213,58 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
 
 
 class _Exchange:
-    """One request's span, request id and context tokens, from arrival to response."""
+    """One request's span, request id and context, from arrival to response."""
 
-    __slots__ = ("_context_token", "_id_token", "_request", "_rid", "_route", "_span", "_start")
+    __slots__ = (
+        "_context_token",
+        "_id_token",
+        "_mode",
+        "_request",
+        "_rid",
+        "_route",
+        "_span",
+        "_start",
+    )
 
-    def __init__(self, app: App, request: Request, span_name: str, route: str) -> None:
+    def __init__(self, app: App, request: Request, route: str) -> None:
         self._start = time.perf_counter()
         self._request = request
         self._route = route
-        headers = request.headers
         self._rid: str | None = None
         self._id_token: Token[str | None] | None = None
+        self._span: trace.Span | None = None
+        self._context_token: Token[otel_context.Context] | None = None
+        self._mode = attr.HttpSemconv.OLD
+        headers = request.headers
         if app._request_ids:
             self._rid = request_id.accept_or_generate(headers.get(request_id.HEADER))
             self._id_token = request_id.bind(self._rid)
-        self._span: trace.Span | None = None
-        self._context_token: Token[otel_context.Context] | None = None
         telemetry = app._telemetry
-        if telemetry is None or not telemetry.enabled:
+        if (
+            telemetry is None
+            or not telemetry.enabled
+            or request.path in (telemetry.settings.excluded_paths)
+        ):
             return
-        if request.path in telemetry.settings.excluded_paths:
-            return
-        # The fast path: parse the headers directly and start the span without going
-        # through the generic propagator and tracer API (see tracer.LeanTracer.start_child).
-        parent_context = otel_context.Context()
-        if BAGGAGE_HEADER in headers:
-            parent_context = BAGGAGE.extract(headers, parent_context)
+        self._mode = telemetry.http_semconv
+        parent = propagate.extract(headers)
         for header, key in app._baggage_headers.items():
             value = headers.get(header)
             if value is not None and _BAGGAGE_TOKEN.fullmatch(value):
-                parent_context = baggage.set_baggage(key, value, parent_context)
-        span = telemetry.tracer.start_child(span_name, remote_parent(headers), SpanKind.SERVER)
-        if isinstance(span, LeanSpan):
-            span.attributes.update(_request_attributes(request, headers, route, self._rid))
-            for key in app._baggage_keys:
-                value = baggage.get_baggage(key, parent_context)
-                if value is not None:
-                    span.attributes[f"{attr.BAGGAGE_PREFIX}{key}"] = str(value)
-        self._span = span
-        self._context_token = otel_context.attach(trace.set_span_in_context(span, parent_context))
+                parent = baggage.set_baggage(key, value, parent)
+        attributes = attr.server_request(
+            telemetry.http_semconv, request.method, route, request.path, request.query, headers
+        )
+        if self._rid is not None:
+            attributes[attr.REQUEST_ID] = self._rid
+        for key in app._baggage_keys:
+            value = baggage.get_baggage(key, parent)
+            if value is not None:
+                attributes[f"{attr.BAGGAGE_PREFIX}{key}"] = str(value)
+        self._span = telemetry.tracer.start_span(
+            f"{request.method} {route}", parent, SpanKind.SERVER, attributes
+        )
+        self._context_token = otel_context.attach(trace.set_span_in_context(self._span, parent))
 
     def fail(self, exc: Exception) -> Response:
         """Answer an exception raised by the handler as problem+json."""
@@ -253,14 +283,18 @@ class _Exchange:
         span = self._span
         try:
             if span is not None:
-                if isinstance(span, LeanSpan):
-                    span.attributes[attr.HTTP_STATUS_CODE] = status
-                    span.attributes[attr.HTTP_RESPONSE_CONTENT_LENGTH] = response.content_length()
-                    if status >= 500:
-                        # Server spans are errors only for 5xx; a 4xx is the client's.
-                        description = None if exc is None else str(exc) or type(exc).__name__
-                        span.set_status(Status(StatusCode.ERROR, description))
-                response.set_header("traceparent", format_traceparent(span.get_span_context()))
+                if span.is_recording():
+                    span.set_attributes(
+                        attr.server_response(self._mode, status, response.content_length())
+                    )
+                if status >= 500:
+                    # Server spans are errors only for 5xx; a 4xx is the client's.
+                    description = None if exc is None else str(exc) or type(exc).__name__
+                    span.set_status(Status(StatusCode.ERROR, description))
+                carrier: dict[str, str] = {}
+                _TRACE_CONTEXT.inject(carrier, trace.set_span_in_context(span))
+                if TRACEPARENT in carrier:
+                    response.set_header(TRACEPARENT, carrier[TRACEPARENT])
             if self._rid is not None:
                 response.set_header("X-Request-ID", self._rid)
             if logger.isEnabledFor(logging.INFO):
@@ -279,33 +313,6 @@ class _Exchange:
             if self._id_token is not None:
                 request_id.unbind(self._id_token)
         return response
-
-
-def _request_attributes(
-    request: Request, headers: dict[str, str], route: str, rid: str | None
-) -> dict[str, Any]:
-    host = headers.get("host", "")
-    query = request.query
-    url = f"http://{host}{request.path}" + (f"?{urlencode(query)}" if query else "")
-    attributes: dict[str, Any] = {
-        attr.HTTP_METHOD: request.method,
-        attr.HTTP_ROUTE: route,
-        attr.HTTP_URL: url,
-        attr.NET_HOST_NAME: _host_name(host),
-    }
-    length = headers.get("content-length")
-    if length is not None and length.isdigit():
-        attributes[attr.HTTP_REQUEST_CONTENT_LENGTH] = int(length)
-    if rid is not None:
-        attributes[attr.REQUEST_ID] = rid
-    return attributes
-
-
-def _host_name(host: str) -> str:
-    # "name:port", "[v6]:port" or "[v6]": drop the port, keep an IPv6 literal whole.
-    if host.startswith("["):
-        return host[: host.find("]") + 1] or host
-    return host.rsplit(":", 1)[0]
 
 
 def _as_response(result: Any) -> Response:

@@ -1,44 +1,108 @@
-"""The per-process telemetry runtime behind ``App.enable_telemetry``."""
+"""The per-process pipeline behind ``App.enable_telemetry``: stock SDK parts, wired once.
+
+``TracerProvider`` with ``ParentBased(TraceIdRatioBased(sampling_rate))`` (or the sampler
+``OTEL_TRACES_SAMPLER`` names), a ``BatchSpanProcessor`` and the OTLP exporter over gRPC
+or HTTP. It becomes the global provider, and the propagators ``OTEL_PROPAGATORS`` names
+become the global propagator, so every instrumentation and a user's own processors see
+the same pipeline.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.semconv._incubating.attributes.host_attributes import HOST_NAME
+from opentelemetry.semconv._incubating.metrics.otel_metrics import (
+    OTEL_SDK_PROCESSOR_SPAN_PROCESSED,
+    OTEL_SDK_PROCESSOR_SPAN_QUEUE_SIZE,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME, SERVICE_VERSION
 
+from .attributes import HttpSemconv
 from .config import OpenTelemetryConfig, ResolvedTelemetry, resolve
-from .export import BatchExportProcessor
-from .propagation import W3CTraceContextPropagator
-from .provider import build_provider
-from .tracer import LeanTracer, LeanTracerProvider
+from .export import CountingSpanExporter
+from .propagation import propagator_from_env
 
 logger = logging.getLogger(__name__)
 
-#: ``traceparent`` / ``tracestate`` (W3C Trace Context Level 2) and W3C ``baggage``.
-BAGGAGE = W3CBaggagePropagator()
-PROPAGATOR = CompositePropagator([W3CTraceContextPropagator(), BAGGAGE])
-
 INSTRUMENTATION_NAME = "cello_telemetry"
+#: How long a shutdown may keep exporting before it gives up on what is left.
+SHUTDOWN_SECONDS = 5.0
+
+# Defaults of ours that differ from the SDK's; each applies only while its variable is unset.
+_BSP_DEFAULTS = {
+    "OTEL_BSP_SCHEDULE_DELAY": 200,
+    "OTEL_BSP_MAX_QUEUE_SIZE": 8192,
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": 128,
+}
+_EXPORT_TIMEOUT_S = 3.0
 
 
 class Telemetry:
-    """Tracer provider, tracer and export counters of one service process.
+    """Tracer provider, tracer and span counters of one service process.
 
     Built by :meth:`cello_telemetry.App.enable_telemetry`; service code reaches it as
-    ``app.telemetry`` only to read :meth:`stats` for a health endpoint.
+    ``app.telemetry`` to read :meth:`stats` for a health endpoint.
+
+    Args:
+        config: what the code asks for; the ``OTEL_*`` variables override it.
+        exporter: replaces the OTLP exporter (tests pass an in-memory one).
     """
 
     def __init__(self, config: OpenTelemetryConfig, exporter: SpanExporter | None = None) -> None:
         self.settings: ResolvedTelemetry = resolve(config)
-        self.provider: LeanTracerProvider | None = None
-        self._processor: BatchExportProcessor | None = None
-        if self.settings.enabled:
-            self.provider, self._processor = build_provider(self.settings, exporter)
-            self.tracer: LeanTracer = self.provider.get_tracer(INSTRUMENTATION_NAME)
-            _install_globals(self.provider)
+        self.http_semconv = HttpSemconv.from_env()
+        self.provider: TracerProvider | None = None
+        self._exporter: CountingSpanExporter | None = None
+        self._metrics: InMemoryMetricReader | None = None
+        self._meter_provider: MeterProvider | None = None
+        if not self.settings.enabled:
+            return
+        propagate.set_global_textmap(propagator_from_env())
+        self.provider = TracerProvider(
+            resource=_resource(self.settings), sampler=_sampler(self.settings)
+        )
+        if exporter is not None or self.settings.export_traces:
+            self._add_export(exporter)
+        self.tracer = self.provider.get_tracer(INSTRUMENTATION_NAME)
+        # The global provider can be set once per process; later Apps (tests) keep their own.
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            trace.set_tracer_provider(self.provider)
+
+    def _add_export(self, exporter: SpanExporter | None) -> None:
+        assert self.provider is not None
+        # The batch processor's own counters (spans dropped because the queue was full or
+        # the processor shut down, spans queued) are the SDK's internal metrics. The SDK
+        # reads this switch only from the environment; the metrics go to a reader of our
+        # own, never to the global meter provider.
+        os.environ.setdefault(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "true")
+        self._metrics = InMemoryMetricReader()
+        self._meter_provider = MeterProvider(metric_readers=[self._metrics])
+        sender = exporter or _otlp_exporter(self.settings, self._meter_provider)
+        self._exporter = CountingSpanExporter(sender)
+        env = os.environ
+        ours = {name: None if env.get(name) else value for name, value in _BSP_DEFAULTS.items()}
+        self.provider.add_span_processor(
+            BatchSpanProcessor(
+                self._exporter,
+                schedule_delay_millis=ours["OTEL_BSP_SCHEDULE_DELAY"],
+                max_queue_size=ours["OTEL_BSP_MAX_QUEUE_SIZE"],
+                max_export_batch_size=ours["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+                meter_provider=self._meter_provider,
+            )
+        )
 
     @property
     def enabled(self) -> bool:
@@ -46,30 +110,89 @@ class Telemetry:
         return self.settings.enabled
 
     def stats(self) -> dict[str, object]:
-        """What ``/health`` reports: the sampler and the span export counters."""
+        """What ``/health`` reports: the sampler and the span counters."""
         out: dict[str, object] = {
             "enabled": self.settings.enabled,
             "sampler": self.settings.sampler,
             "sampling_ratio": self.settings.sampling_ratio,
         }
-        if self._processor is not None:
-            out["spans"] = self._processor.stats.as_dict()
+        if self._exporter is not None:
+            out["spans"] = {
+                "exported": self._exporter.exported,
+                "dropped_export_failed": self._exporter.failed,
+                **self._processor_counts(),
+            }
         return out
 
+    def _processor_counts(self) -> dict[str, int]:
+        counts = {"dropped_queue_full": 0, "dropped_after_shutdown": 0, "pending": 0}
+        if self._metrics is None:
+            return counts
+        data = self._metrics.get_metrics_data()
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    points: Any = metric.data.data_points
+                    if metric.name == OTEL_SDK_PROCESSOR_SPAN_QUEUE_SIZE:
+                        counts["pending"] += sum(int(p.value) for p in points)
+                    elif metric.name == OTEL_SDK_PROCESSOR_SPAN_PROCESSED:
+                        for point in points:
+                            error = (point.attributes or {}).get(ERROR_TYPE)
+                            if error == "queue_full":
+                                counts["dropped_queue_full"] += int(point.value)
+                            elif error == "already_shutdown":
+                                counts["dropped_after_shutdown"] += int(point.value)
+        return counts
+
     def shutdown(self) -> None:
-        """Flush pending spans (bounded at 5 s), then stop exporting."""
+        """Export what is queued (at most for ``SHUTDOWN_SECONDS``), then stop."""
         if self.provider is None:
             return
-        self.provider.shutdown()  # BatchExportProcessor bounds its flush at 5 s
-        if self._processor is not None:
-            logger.info("telemetry stopped", extra={"spans": self._processor.stats.as_dict()})
+        if self._exporter is not None:
+            self._exporter.stop_exporting_after(SHUTDOWN_SECONDS)
+        self.provider.shutdown()
+        if self._exporter is not None:
+            logger.info("telemetry stopped", extra={"spans": self.stats()["spans"]})
+        if self._meter_provider is not None:
+            self._meter_provider.shutdown()
         self.provider = None
 
 
-def _install_globals(provider: LeanTracerProvider) -> None:
-    # Libraries that use the global API (the SQLAlchemy instrumentation, a user's own
-    # instrumentations) must see the same provider and propagators. The global
-    # provider can be set once per process; later Apps (tests) keep their own.
-    propagate.set_global_textmap(PROPAGATOR)
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        trace.set_tracer_provider(provider)
+def _sampler(settings: ResolvedTelemetry) -> Sampler | None:
+    # None: OTEL_TRACES_SAMPLER is set, and the SDK builds the sampler it names.
+    if settings.sampling_ratio is None:
+        return None
+    return ParentBased(TraceIdRatioBased(settings.sampling_ratio))
+
+
+def _resource(settings: ResolvedTelemetry) -> Resource:
+    """Ours first, then ``OTEL_RESOURCE_ATTRIBUTES``; ``service.name`` as resolved."""
+    own = Resource.create(
+        {
+            SERVICE_NAME: settings.service_name,
+            SERVICE_VERSION: settings.service_version,
+            HOST_NAME: socket.gethostname(),
+        }
+    )
+    merged = own.merge(OTELResourceDetector().detect())
+    return merged.merge(Resource({SERVICE_NAME: settings.service_name}))
+
+
+def _otlp_exporter(settings: ResolvedTelemetry, meter_provider: MeterProvider) -> SpanExporter:
+    """The stock OTLP exporter; it reads every ``OTEL_EXPORTER_OTLP_*`` variable itself."""
+    timeout = None if os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT") else _EXPORT_TIMEOUT_S
+    if settings.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(
+            endpoint=settings.endpoint, timeout=timeout, meter_provider=meter_provider
+        )
+
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpSpanExporter,
+    )
+
+    endpoint = settings.endpoint
+    if endpoint is not None and not endpoint.rstrip("/").endswith("/v1/traces"):
+        endpoint = endpoint.rstrip("/") + "/v1/traces"
+    return HttpSpanExporter(endpoint=endpoint, timeout=timeout, meter_provider=meter_provider)

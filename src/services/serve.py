@@ -9,6 +9,7 @@ from typing import Protocol
 from cello import LimitsConfig
 
 from cello_telemetry import App, TelemetryConfigError
+from cello_telemetry.logs import configure_logging
 
 from .config import ConfigError
 
@@ -33,6 +34,9 @@ def serve[S: ServiceSettings](load: Callable[[], S], build: Callable[[S], App]) 
     except (ConfigError, TelemetryConfigError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    # JSON log lines with trace_id, span_id and request.id; the library installs nothing itself.
+    if app.telemetry is not None:
+        configure_logging(app.telemetry.settings.service_name)
     # Bodies are parsed (and answered with a 413 problem) up to payload.MAX_BODY_BYTES;
     # Cello refuses anything over 1 MiB before buffering it at all.
     app.set_limits(LimitsConfig(max_body_size=1024 * 1024))
