@@ -32,6 +32,17 @@ Protocol = Literal["grpc", "http/protobuf"]
 
 DEFAULT_OTLP_ENDPOINT = "http://localhost:4317"
 DEFAULT_SAMPLER = "parentbased_traceidratio"
+#: The names the SDK's TracerProvider understands in ``OTEL_TRACES_SAMPLER``.
+SAMPLERS = frozenset(
+    {
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    }
+)
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _PROTOCOL_VARS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 
@@ -70,7 +81,7 @@ class ResolvedTelemetry:
 
     ``endpoint`` is ``None`` when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variable is set:
     the exporter then reads it itself, with the SDK's rules. ``sampling_ratio`` is
-    ``None`` when ``OTEL_TRACES_SAMPLER`` names the sampler: the SDK builds it.
+    ``None`` for a sampler without a ratio.
     """
 
     enabled: bool
@@ -80,6 +91,7 @@ class ResolvedTelemetry:
     protocol: Protocol
     sampler: str
     sampling_ratio: float | None
+    sampler_from_env: bool
     export_traces: bool
     excluded_paths: frozenset[str]
 
@@ -96,11 +108,21 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
     endpoint = from_env or config.otlp_endpoint or DEFAULT_OTLP_ENDPOINT
     _check_url(endpoint)
 
-    sampler = (env.get("OTEL_TRACES_SAMPLER") or "").strip().lower()
-    ratio: float | None = None
-    if not sampler:
+    # OTEL_TRACES_SAMPLER set: the SDK builds that sampler from the variables, as it
+    # documents (its ratio defaults to 1.0). Unset: ours, with the code's sampling_rate
+    # unless OTEL_TRACES_SAMPLER_ARG says otherwise. A name the SDK would silently
+    # replace with its default fails here instead.
+    sampler = env.get("OTEL_TRACES_SAMPLER") or ""
+    ratio: float | None = _ratio(env.get("OTEL_TRACES_SAMPLER_ARG"), config.sampling_rate)
+    if not sampler.strip():
         sampler = DEFAULT_SAMPLER
-        ratio = _ratio(env.get("OTEL_TRACES_SAMPLER_ARG"), config.sampling_rate)
+    elif sampler.lower() not in SAMPLERS:
+        raise TelemetryConfigError(
+            f"OTEL_TRACES_SAMPLER={sampler!r} is not one of {', '.join(sorted(SAMPLERS))}"
+        )
+    else:
+        sampler = sampler.lower()
+        ratio = _ratio(env.get("OTEL_TRACES_SAMPLER_ARG"), 1.0) if "ratio" in sampler else None
 
     return ResolvedTelemetry(
         enabled=env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
@@ -110,6 +132,7 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
         protocol=_protocol(env, endpoint),
         sampler=sampler,
         sampling_ratio=ratio,
+        sampler_from_env=bool(env.get("OTEL_TRACES_SAMPLER", "").strip()),
         export_traces=config.export_traces,
         excluded_paths=frozenset(config.excluded_paths),
     )

@@ -9,6 +9,7 @@ OpenTelemetry API does for the global propagator.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
@@ -38,15 +39,16 @@ _MAX_MEMBERS: Final = 32
 # set the other bits to zero on what they send.
 _KNOWN_FLAGS: Final = TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID
 
+_logger = logging.getLogger(__name__)
+
 
 class Level2TraceState(TraceState):
     """A ``TraceState`` that holds members with Level 2 keys (``foo@``, ``1a``, ``a@b@c``).
 
     The stock class validates keys with the Level 1 grammar in its constructor and drops
     the others, so a Level 2 member a caller sent would not reach the next service. This
-    subclass keeps its members in a mapping of its own; ``add``, ``update`` and ``delete``
-    return plain ``TraceState`` objects built by the base class, which is what a sampler
-    or vendor code expects.
+    subclass keeps its members in a mapping of its own, and ``add``, ``update`` and
+    ``delete`` keep the other vendors' members, as the specification requires.
     """
 
     def __init__(self, entries: Sequence[tuple[str, str]] = ()) -> None:
@@ -81,13 +83,25 @@ class Level2TraceState(TraceState):
         return ",".join(f"{key}={value}" for key, value in self._members.items())
 
     def add(self, key: str, value: str) -> TraceState:
-        return TraceState(list(self._members.items())).add(key, value)
+        """A copy with ``key=value`` first; ``self`` if invalid, present or full."""
+        if not _valid(key, value) or key in self._members or len(self) >= _MAX_MEMBERS:
+            _logger.warning("tracestate member %s=%s not added", key, value)
+            return self
+        return Level2TraceState([(key, value), *self._members.items()])
 
     def update(self, key: str, value: str) -> TraceState:
-        return TraceState(list(self._members.items())).update(key, value)
+        """A copy with ``key=value`` moved (or added) first; ``self`` if invalid or full."""
+        if not _valid(key, value) or (key not in self._members and len(self) >= _MAX_MEMBERS):
+            _logger.warning("tracestate member %s=%s not updated", key, value)
+            return self
+        others = ((k, v) for k, v in self._members.items() if k != key)
+        return Level2TraceState([(key, value), *others])
 
     def delete(self, key: str) -> TraceState:
-        return TraceState(list(self._members.items())).delete(key)
+        """A copy without ``key``; ``self`` if it is not present."""
+        if key not in self._members:
+            return self
+        return Level2TraceState([(k, v) for k, v in self._members.items() if k != key])
 
     @classmethod
     def from_header(cls, header_list: list[str]) -> TraceState:
@@ -109,6 +123,27 @@ class Level2TraceState(TraceState):
                     return cls()
                 members.setdefault(match[1], match[2])
         return cls(list(members.items()))
+
+
+def _valid(key: object, value: object) -> bool:
+    return (
+        isinstance(key, str)
+        and isinstance(value, str)
+        and _MEMBER.fullmatch(f"{key}={value}") is not None
+    )
+
+
+class _WithoutTracestate(textmap.Getter[textmap.CarrierT]):
+    """Hides ``tracestate`` from the stock parser, which would reject Level 2 keys noisily."""
+
+    def __init__(self, getter: textmap.Getter[textmap.CarrierT]) -> None:
+        self._getter = getter
+
+    def get(self, carrier: textmap.CarrierT, key: str) -> list[str] | None:
+        return None if key == TRACESTATE else self._getter.get(carrier, key)
+
+    def keys(self, carrier: textmap.CarrierT) -> list[str]:
+        return self._getter.keys(carrier)
 
 
 class TraceContextPropagator(TraceContextTextMapPropagator):
@@ -133,7 +168,7 @@ class TraceContextPropagator(TraceContextTextMapPropagator):
         values = getter.get(carrier, TRACEPARENT)
         if values is not None and len(values) > 1:
             return context
-        extracted = super().extract(carrier, context, getter)
+        extracted = super().extract(carrier, context, _WithoutTracestate(getter))
         parent = trace.get_current_span(extracted).get_span_context()
         if not parent.is_valid:
             return context

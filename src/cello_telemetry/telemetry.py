@@ -31,7 +31,7 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME, SERVICE_VERSION
 
 from .attributes import HttpSemconv
-from .config import OpenTelemetryConfig, ResolvedTelemetry, resolve
+from .config import OpenTelemetryConfig, ResolvedTelemetry, TelemetryConfigError, resolve
 from .export import CountingSpanExporter
 from .propagation import propagator_from_env
 
@@ -94,15 +94,21 @@ class Telemetry:
         self._exporter = CountingSpanExporter(sender)
         env = os.environ
         ours = {name: None if env.get(name) else value for name, value in _BSP_DEFAULTS.items()}
-        self.provider.add_span_processor(
-            BatchSpanProcessor(
+        batch = ours["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"]
+        queue = env.get("OTEL_BSP_MAX_QUEUE_SIZE", "")
+        if batch is not None and queue.strip().isdigit():
+            batch = min(batch, int(queue))  # a batch may not be larger than the queue
+        try:
+            processor = BatchSpanProcessor(
                 self._exporter,
                 schedule_delay_millis=ours["OTEL_BSP_SCHEDULE_DELAY"],
                 max_queue_size=ours["OTEL_BSP_MAX_QUEUE_SIZE"],
-                max_export_batch_size=ours["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+                max_export_batch_size=batch,
                 meter_provider=self._meter_provider,
             )
-        )
+        except ValueError as exc:
+            raise TelemetryConfigError(f"OTEL_BSP_* settings: {exc}") from None
+        self.provider.add_span_processor(processor)
 
     @property
     def enabled(self) -> bool:
@@ -153,14 +159,14 @@ class Telemetry:
         self.provider.shutdown()
         if self._exporter is not None:
             logger.info("telemetry stopped", extra={"spans": self.stats()["spans"]})
-        if self._meter_provider is not None:
-            self._meter_provider.shutdown()
+        # The in-memory metrics stay readable: a request still running ends its span
+        # after this, and /health counts it as dropped after shutdown.
         self.provider = None
 
 
 def _sampler(settings: ResolvedTelemetry) -> Sampler | None:
     # None: OTEL_TRACES_SAMPLER is set, and the SDK builds the sampler it names.
-    if settings.sampling_ratio is None:
+    if settings.sampler_from_env or settings.sampling_ratio is None:
         return None
     return ParentBased(TraceIdRatioBased(settings.sampling_ratio))
 

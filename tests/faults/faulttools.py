@@ -32,7 +32,8 @@ long_only = pytest.mark.skipif(not LONG, reason="long; runs with make test-fault
 Figures = Callable[[str], None]
 
 #: A ``traceparent`` as the services must always answer with one.
-TRACEPARENT_RE = r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-0[01]"
+# Flags: sampled (0x01) and, on a trace this service started, random trace id (0x02).
+TRACEPARENT_RE = r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-0[0-3]"
 
 
 class Restarted:

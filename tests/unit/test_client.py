@@ -194,27 +194,25 @@ def test_tracestate_of_the_parent_is_forwarded() -> None:
 
 
 @pytest.mark.parametrize(
-    ("base_url", "url", "host", "port"),
+    ("base_url", "url"),
     [
-        ("http://db:8002", "http://db:8002/users/7", "db", 8002),
-        ("http://db", "http://db/users/7", "db", 80),
-        ("https://db.example", "https://db.example/users/7", "db.example", 443),
+        ("http://db:8002", "http://db:8002/users/7"),
+        ("http://db", "http://db/users/7"),
+        ("https://db.example", "https://db.example/users/7"),
     ],
 )
-def test_client_span_attributes(base_url: str, url: str, host: str, port: int) -> None:
+def test_client_span_attributes(base_url: str, url: str) -> None:
     harness = Harness(json_answer(200, {}), base_url=base_url)
 
     harness.call()
 
+    # The httpx instrumentation's attributes (old HTTP names by default), and ours.
     assert dict(harness.client_span().attributes or {}) == {
         "http.method": "GET",
         "http.url": url,
         "http.status_code": 200,
-        "net.peer.name": host,
-        "net.peer.port": port,
         "peer.service": PEER,
     }
-    assert str(harness.requests[0].url) == url
 
 
 def test_path_params_are_url_quoted() -> None:

@@ -1,22 +1,13 @@
-"""Resolving OpenTelemetryConfig against OTEL_* variables, and the sampler and exporter built."""
+"""Resolving OpenTelemetryConfig against the OTEL_* variables the code may also set."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    ParentBased,
-    TraceIdRatioBased,
-)
 
 from cello_telemetry import OpenTelemetryConfig, TelemetryConfigError
 from cello_telemetry.config import ResolvedTelemetry, resolve
-from cello_telemetry.provider import build_exporter, build_provider, build_sampler
 
 CONFIG = OpenTelemetryConfig(
     service_name="api-gateway",
@@ -48,12 +39,9 @@ def test_code_values_without_environment() -> None:
         protocol="grpc",
         sampler="parentbased_traceidratio",
         sampling_ratio=0.5,
+        sampler_from_env=False,
         export_traces=True,
         excluded_paths=frozenset({"/health", "/metrics"}),
-        schedule_delay_ms=200,
-        max_queue_size=8192,
-        max_export_batch_size=128,
-        export_timeout_ms=3000,
     )
 
 
@@ -79,19 +67,13 @@ def test_environment_overrides_code() -> None:
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://other:4317",
             "OTEL_TRACES_SAMPLER": "traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": "0.125",
-            "OTEL_BSP_SCHEDULE_DELAY": "50",
-            "OTEL_BSP_MAX_QUEUE_SIZE": "100",
-            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "10",
-            "OTEL_EXPORTER_OTLP_TIMEOUT": "750",
         }
     )
 
-    assert (settings.service_name, settings.endpoint) == ("renamed", "http://other:4317")
+    # The exporter reads the endpoint variable itself: nothing from code is passed.
+    assert (settings.service_name, settings.endpoint) == ("renamed", None)
     assert (settings.sampler, settings.sampling_ratio) == ("traceidratio", 0.125)
-    assert settings.schedule_delay_ms == 50
-    assert settings.max_queue_size == 100
-    assert settings.max_export_batch_size == 10
-    assert settings.export_timeout_ms == 750
+    assert settings.sampler_from_env
 
 
 def test_traces_endpoint_wins_over_the_generic_one() -> None:
@@ -102,8 +84,8 @@ def test_traces_endpoint_wins_over_the_generic_one() -> None:
         }
     )
 
-    assert settings.endpoint == "http://traces:4318/v1/traces"
-    assert settings.protocol == "http/protobuf"
+    assert settings.endpoint is None
+    assert settings.protocol == "http/protobuf"  # from the traces endpoint
 
 
 def test_empty_service_name_variable_keeps_the_code_value() -> None:
@@ -185,16 +167,14 @@ def test_endpoint_with_a_bad_port_is_a_config_error(endpoint: str) -> None:
         ("parentbased_always_on", "parentbased_always_on"),
         ("parentbased_always_off", "parentbased_always_off"),
         ("parentbased_traceidratio", "parentbased_traceidratio"),
-        (" ALWAYS_ON ", "always_on"),
+        ("ALWAYS_ON", "always_on"),
     ],
 )
 def test_sampler_names(value: str, sampler: str) -> None:
     assert resolved({"OTEL_TRACES_SAMPLER": value}).sampler == sampler
 
 
-@pytest.mark.parametrize(
-    "value", ["always", "jaeger_remote", "parentbased_jaeger_remote", "xray", "ratio", "on"]
-)
+@pytest.mark.parametrize("value", ["always", "jaeger_remote", " always_on", "xray", "ratio", "on"])
 def test_unknown_sampler_is_rejected(value: str) -> None:
     message = config_error({"OTEL_TRACES_SAMPLER": value})
 
@@ -211,6 +191,12 @@ def test_empty_sampler_variable_means_the_default(value: str) -> None:
 @pytest.mark.parametrize(("value", "ratio"), [("0", 0.0), ("1", 1.0), ("0.25", 0.25), ("", 0.5)])
 def test_sampler_arg(value: str, ratio: float) -> None:
     assert resolved({"OTEL_TRACES_SAMPLER_ARG": value}).sampling_ratio == ratio
+
+
+def test_a_named_ratio_sampler_defaults_to_the_sdks_ratio_not_the_codes() -> None:
+    # With OTEL_TRACES_SAMPLER set the SDK builds the sampler, and its ratio default is 1.0.
+    assert resolved({"OTEL_TRACES_SAMPLER": "traceidratio"}).sampling_ratio == 1.0
+    assert resolved({"OTEL_TRACES_SAMPLER": "always_on"}).sampling_ratio is None
 
 
 @pytest.mark.parametrize("value", ["1.01", "-0.1", "2", "nan", "inf", "-inf"])
@@ -230,139 +216,7 @@ def test_sampling_rate_in_code_out_of_range(rate: float) -> None:
     assert "between 0.0 and 1.0" in config_error(sampling_rate=rate)
 
 
-@pytest.mark.parametrize(
-    "variable",
-    [
-        "OTEL_BSP_SCHEDULE_DELAY",
-        "OTEL_BSP_MAX_QUEUE_SIZE",
-        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-    ],
-)
-@pytest.mark.parametrize(
-    ("value", "problem"),
-    [
-        ("abc", "is not a whole number"),
-        ("1.5", "is not a whole number"),
-        ("0", "must be positive"),
-        ("-5", "must be positive"),
-    ],
-)
-def test_bad_whole_numbers(variable: str, value: str, problem: str) -> None:
-    assert config_error({variable: value}) == f"{variable}={value!r} {problem}"
-
-
-def test_blank_whole_number_means_the_default() -> None:
-    settings = resolved({"OTEL_BSP_MAX_QUEUE_SIZE": " ", "OTEL_BSP_SCHEDULE_DELAY": " 75 "})
-
-    assert (settings.max_queue_size, settings.schedule_delay_ms) == (8192, 75)
-
-
 def test_excluded_paths_from_a_list() -> None:
     assert resolved(excluded_paths=["/ready", "/ready", "/live"]).excluded_paths == frozenset(
         {"/ready", "/live"}
     )
-
-
-# -- build_sampler -----------------------------------------------------------------------------
-
-
-def test_static_samplers() -> None:
-    assert build_sampler(resolved({"OTEL_TRACES_SAMPLER": "always_on"})) is ALWAYS_ON
-    assert build_sampler(resolved({"OTEL_TRACES_SAMPLER": "always_off"})) is ALWAYS_OFF
-
-
-def test_trace_id_ratio_sampler() -> None:
-    sampler = build_sampler(resolved({"OTEL_TRACES_SAMPLER": "traceidratio"}, sampling_rate=0.25))
-
-    assert type(sampler) is TraceIdRatioBased
-    assert sampler.rate == 0.25
-
-
-@pytest.mark.parametrize(
-    ("name", "root"),
-    [
-        ("parentbased_always_on", "AlwaysOnSampler"),
-        ("parentbased_always_off", "AlwaysOffSampler"),
-        ("parentbased_traceidratio", "TraceIdRatioBased{0.25}"),
-    ],
-)
-def test_parent_based_samplers(name: str, root: str) -> None:
-    sampler = build_sampler(resolved({"OTEL_TRACES_SAMPLER": name}, sampling_rate=0.25))
-
-    assert type(sampler) is ParentBased
-    assert sampler.get_description().startswith(f"ParentBased{{root:{root},")
-
-
-def test_default_sampler_is_parent_based_ratio_of_the_code_rate() -> None:
-    sampler = build_sampler(resolved(sampling_rate=0.1))
-
-    assert type(sampler) is ParentBased
-    assert sampler.get_description().startswith("ParentBased{root:TraceIdRatioBased{0.1},")
-
-
-# -- build_exporter and build_provider -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("endpoint", "target", "insecure"),
-    [
-        ("http://collector:4317", "collector:4317", True),
-        ("https://otlp.example:443", "otlp.example:443", False),
-    ],
-)
-def test_grpc_exporter(endpoint: str, target: str, insecure: bool) -> None:
-    exporter = build_exporter(
-        resolved({"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": "1500"})
-    )
-    try:
-        assert type(exporter) is GrpcExporter
-        assert exporter._endpoint == target
-        assert exporter._insecure is insecure
-        assert exporter._timeout == 1.5
-    finally:
-        exporter.shutdown()
-
-
-@pytest.mark.parametrize(
-    ("endpoint", "url"),
-    [
-        ("http://collector:4318", "http://collector:4318/v1/traces"),
-        ("http://collector:4318/", "http://collector:4318/v1/traces"),
-        ("https://otlp.example/v1/traces", "https://otlp.example/v1/traces"),
-        ("https://otlp.example/v1/traces/", "https://otlp.example/v1/traces"),
-    ],
-)
-def test_http_exporter_appends_v1_traces(endpoint: str, url: str) -> None:
-    exporter = build_exporter(resolved({"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}))
-    try:
-        assert type(exporter) is HttpExporter
-        assert exporter._endpoint == url
-    finally:
-        exporter.shutdown()
-
-
-def test_http_exporter_when_the_protocol_says_so() -> None:
-    exporter = build_exporter(
-        resolved(
-            {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            }
-        )
-    )
-    try:
-        assert type(exporter) is HttpExporter
-        assert exporter._endpoint == "http://collector:4317/v1/traces"
-    finally:
-        exporter.shutdown()
-
-
-def test_provider_without_export_has_no_processor() -> None:
-    provider, processor = build_provider(resolved(export_traces=False))
-    try:
-        assert processor is None
-        assert provider.resource.attributes["service.name"] == "api-gateway"
-        assert provider.sampling.description == "parentbased_traceidratio(0.5)"
-    finally:
-        provider.shutdown()

@@ -137,8 +137,21 @@ def test_configure_logging_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> Non
     assert root.level == logging.DEBUG
 
 
+def test_enable_telemetry_configures_no_logging(make_app) -> None:
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+
+    make_app("orders-service")
+
+    assert (list(root.handlers), root.level) == before
+    for protocol in ("grpc", "http"):
+        name = f"opentelemetry.exporter.otlp.proto.{protocol}"
+        assert logging.getLogger(name).getEffectiveLevel() == root.getEffectiveLevel()
+
+
 def test_access_log_of_a_request_leads_to_its_span(make_app, capsys) -> None:
     traced = make_app("orders-service")
+    configure_logging("orders-service")  # what a service's start-up does
 
     @traced.app.get("/orders/{id}")
     def get_order(request: Request) -> dict[str, str]:

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from cello import Request
+from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, StatusCode
 
 from cello_telemetry import baggage_value, internal_span
-from cello_telemetry.telemetry import PROPAGATOR
 
 SAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -27,7 +27,7 @@ def session_app(make_app):
     def probe(request: Request) -> dict[str, str]:
         seen["value"] = baggage_value("demo.session")
         outgoing: dict[str, str] = {}
-        PROPAGATOR.inject(outgoing)
+        propagate.inject(outgoing)
         seen["outgoing"] = outgoing.get("baggage")
         return {}
 
