@@ -506,3 +506,85 @@ def test_otel_resource_attributes_are_added(make_app, monkeypatch) -> None:
     assert resource["team"] == "core"
     # service.name is settled by OTEL_SERVICE_NAME or the code, not by the attribute list.
     assert resource["service.name"] == "name-in-code"
+
+
+# -- every way Cello registers a handler -----------------------------------------------------
+
+
+def registered(make_app) -> Any:
+    """An app with a handler registered in each of Cello's ways."""
+    import cello
+
+    traced = make_app("routes-service")
+    app = traced.app
+
+    @app.route("/many", methods=["get", "POST"])
+    def many(request: Request) -> dict[str, str]:
+        return {"method": request.method}
+
+    @app.head("/items")
+    def head_items(request: Request) -> Response:
+        return Response.no_content()
+
+    @app.options("/items")
+    async def options_items(request: Request) -> Response:
+        return Response.no_content()
+
+    @app.put("/items/{id}")
+    def put_item(request: Request) -> dict[str, str]:
+        return {"put": request.params["id"]}
+
+    @app.patch("/items/{id}")
+    def patch_item(request: Request) -> dict[str, str]:
+        return {"patch": request.params["id"]}
+
+    @app.delete("/items/{id}")
+    def delete_item(request: Request) -> None:
+        return None
+
+    api = cello.Blueprint("/api")
+    inner = cello.Blueprint("/v2")
+
+    @api.get("/things/{id}")
+    async def thing(request: Request) -> dict[str, str]:
+        return {"id": request.params["id"]}
+
+    @inner.post("/orders")
+    def order(request: Request) -> Response:
+        return Response.json({"ok": True}, status=201)
+
+    api.register(inner)
+    app.register_blueprint(api)
+    return traced
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "path", "status"),
+    [
+        ("GET", "/many", "/many", 200),
+        ("POST", "/many", "/many", 200),
+        ("HEAD", "/items", "/items", 204),
+        ("OPTIONS", "/items", "/items", 204),
+        ("PUT", "/items/{id}", "/items/3", 200),
+        ("PATCH", "/items/{id}", "/items/3", 200),
+        ("DELETE", "/items/{id}", "/items/3", 204),
+        ("GET", "/api/things/{id}", "/api/things/3", 200),
+        ("POST", "/api/v2/orders", "/api/v2/orders", 201),
+    ],
+)
+def test_every_way_of_registering_a_handler_gets_a_server_span(
+    make_app, method: str, route: str, path: str, status: int
+) -> None:
+    traced = registered(make_app)
+    request = Request(method, path, params={"id": "3"} if "{id}" in route else {}, headers={})
+
+    response = traced.call(method, route, request)
+
+    assert int(response.status) == status
+    span = only(traced.spans())
+    assert span.name == f"{method} {route}"
+    assert span.kind is SpanKind.SERVER
+    assert span.attributes is not None
+    assert span.attributes["http.route"] == route
+    assert span.attributes["http.status_code"] == status
+    assert "traceparent" in response.headers
