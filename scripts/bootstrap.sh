@@ -20,4 +20,5 @@ fi
 
 export UV_PROJECT_ENVIRONMENT="$PWD/.venv"
 # --frozen: install exactly what uv.lock says; never re-resolve behind the user's back.
-"$uv_home/bin/uv" sync --frozen --python "$python" ${UV_SYNC_ARGS:-} --quiet
+# --all-packages: the tools, the library and every service of the workspace.
+"$uv_home/bin/uv" sync --frozen --all-packages --python "$python" ${UV_SYNC_ARGS:-} --quiet

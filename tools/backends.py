@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from services import config
+from cello_telemetry import env
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +27,8 @@ class Backends:
     @classmethod
     def from_env(cls) -> Backends:
         return cls(
-            jaeger_url=config.env_url("JAEGER_URL", "http://127.0.0.1:16686"),
-            zipkin_url=config.env_url("ZIPKIN_URL", "http://127.0.0.1:9411"),
+            jaeger_url=env.env_url("JAEGER_URL", "http://127.0.0.1:16686"),
+            zipkin_url=env.env_url("ZIPKIN_URL", "http://127.0.0.1:9411"),
         )
 
     def jaeger_link(self, trace_id: str) -> str:

@@ -1,4 +1,4 @@
-"""``python -m services.demo`` (``make demo``): a guided tour of traces through the running stack.
+"""``python -m tools.demo`` (``make demo``): a guided tour of traces through the running stack.
 
 Sends a scripted series of requests through the gateway (``GATEWAY_URL``, default
 ``http://127.0.0.1:8000``): the everyday ones, two client errors and the three
@@ -25,9 +25,10 @@ from urllib.parse import quote
 
 import httpx
 
-from services import baggage, config
-from services.backends import Backends
-from services.db.scenarios import FLAKY_DB, N_PLUS_ONE, SLOW_DB
+from cello_telemetry import env
+from tools import baggage
+from tools.backends import Backends
+from tools.baggage import FLAKY_DB, N_PLUS_ONE, SLOW_DB
 
 SERVICES = ("api-gateway", "user-service", "db-proxy")
 # flaky-db fails half the requests by default: 12 tries all succeeding (0.5**12)
@@ -159,10 +160,10 @@ class Tour:
 
 def main() -> int:
     try:
-        gateway = config.env_url("GATEWAY_URL", "http://127.0.0.1:8000")
+        gateway = env.env_url("GATEWAY_URL", "http://127.0.0.1:8000")
         backends = Backends.from_env()
-        timeout = config.env_float("DEMO_TRACE_TIMEOUT", 30.0, minimum=1, maximum=300)
-    except config.ConfigError as exc:
+        timeout = env.env_float("DEMO_TRACE_TIMEOUT", 30.0, minimum=1, maximum=300)
+    except env.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     runner = Tour(gateway, backends, timeout)

@@ -1,4 +1,4 @@
-"""``python -m services.load`` (``make load``): steady mixed traffic, then a summary.
+"""``python -m tools.load`` (``make load``): steady mixed traffic, then a summary.
 
 Sends ``--rate`` requests per second for ``--duration`` seconds through the gateway
 (``GATEWAY_URL``, default ``http://127.0.0.1:8000``; loopback only): 20 % creates,
@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from services import baggage, config
+from cello_telemetry import env
+from tools import baggage
 
 MAX_IN_FLIGHT = 200
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -209,8 +210,8 @@ async def _main(gateway: str, rate: float, duration: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     try:
-        gateway = config.env_url("GATEWAY_URL", "http://127.0.0.1:8000")
-    except config.ConfigError as exc:
+        gateway = env.env_url("GATEWAY_URL", "http://127.0.0.1:8000")
+    except env.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if urlsplit(gateway).hostname not in LOOPBACK:

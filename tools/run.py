@@ -1,4 +1,4 @@
-"""``python -m services.run`` (``make run``): the three services in the foreground.
+"""``python -m tools.run`` (``make run``): the three services in the foreground.
 
 Starts db, users and gateway on loopback, waits until each answers ``/health``,
 prints where they are, and stops all three on Ctrl-C (or when one of them dies),
@@ -38,11 +38,11 @@ class Service:
 def chain(gateway_port: int = 8000, users_port: int = 8001, db_port: int = 8002) -> list[Service]:
     """The three services wired to each other on loopback, downstream first."""
     return [
-        Service("db", "services.db", db_port, {}),
-        Service("users", "services.users", users_port, {
+        Service("db", "db", db_port, {}),
+        Service("users", "users", users_port, {
             "DB_SERVICE_URL": f"http://127.0.0.1:{db_port}",
         }),
-        Service("gateway", "services.gateway", gateway_port, {
+        Service("gateway", "gateway", gateway_port, {
             "USERS_SERVICE_URL": f"http://127.0.0.1:{users_port}",
         }),
     ]  # fmt: skip

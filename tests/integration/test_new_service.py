@@ -21,10 +21,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from cello_telemetry import TracedClient
-from services.run import Service, ServiceGroup
 from support.otlp import OtlpReceiver
 from support.ports import free_ports
 from support.traces import Span, build_tree, poll_until
+from tools.run import Service, ServiceGroup
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "new_service.py"

@@ -1,8 +1,8 @@
-"""Typed settings from the environment, shared by the three services.
+"""Typed settings from the environment: readers for a service's ``settings.py``.
 
-Each service's ``settings.py`` declares its values with these readers. A bad value
-stops the service at start-up with a message that names the variable, instead of
-failing on the first request.
+Each service declares its values with these readers, every one with a default. A
+bad value stops the service at start-up (see :mod:`cello_telemetry.serve`) with a
+message that names the variable, instead of failing on the first request.
 """
 
 from __future__ import annotations

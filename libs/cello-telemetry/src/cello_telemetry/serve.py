@@ -1,4 +1,9 @@
-"""Start one service: read its settings, build its app, serve until stopped."""
+"""Start one service: read its settings, build its app, serve until stopped.
+
+A service's ``__main__.py`` is one call::
+
+    serve(Settings.from_env, create_app)
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ from cello import LimitsConfig
 
 from cello_telemetry import App, TelemetryConfigError
 
-from .config import ConfigError
+from .env import ConfigError
 
 
 class ServiceSettings(Protocol):
+    """What :func:`serve` needs of a service's settings: where to listen."""
+
     @property
     def host(self) -> str: ...
 

@@ -1,6 +1,6 @@
-"""``python -m services.db``: run the database proxy."""
+"""``python -m db``: run the database proxy."""
 
-from services.serve import serve
+from cello_telemetry.serve import serve
 
 from .app import create_app
 from .settings import Settings

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from cello_telemetry import App, OpenTelemetryConfig, instrument_engine
-from services import baggage
-from services.health import add_health
+from cello_telemetry.health import add_health
 
 from . import routes
 from .database import UserStore, create_engine, create_schema
 from .scenarios import Scenarios
-from .settings import SERVICE_NAME, Settings
+from .settings import RECORDED_BAGGAGE, SERVICE_NAME, Settings
 
 
 def create_app(settings: Settings) -> App:
     """The db proxy: telemetry, request ids, the schema at start-up, and the routes."""
     app = App()
     app.enable_request_id()
-    app.record_baggage(*baggage.RECORDED)
+    app.record_baggage(*RECORDED_BAGGAGE)
     app.enable_telemetry(
         OpenTelemetryConfig(
             service_name=SERVICE_NAME,

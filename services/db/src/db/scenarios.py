@@ -22,13 +22,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Final
 
-from cello_telemetry import HTTPError, baggage_value, internal_span
-from services import baggage, config
+from cello_telemetry import HTTPError, baggage_value, env, internal_span
 
 SLOW_DB: Final = "slow-db"
 FLAKY_DB: Final = "flaky-db"
 N_PLUS_ONE: Final = "n-plus-one"
 NAMES: Final = (SLOW_DB, FLAKY_DB, N_PLUS_ONE)
+
+BAGGAGE_KEY: Final = "demo.scenario"
+"""The W3C baggage entry that asks for a scenario; every hop forwards baggage."""
 
 # Custom span attributes share the demo. prefix.
 ATTR_SCENARIO: Final = "demo.scenario"
@@ -52,9 +54,9 @@ class DemoSettings:
     @classmethod
     def from_env(cls) -> DemoSettings:
         return cls(
-            enabled=config.env_flag("DEMO_SCENARIOS", False),
-            db_latency_ms=config.env_int("DEMO_DB_LATENCY_MS", 300, minimum=0, maximum=30_000),
-            failure_rate=config.env_float("DEMO_FAILURE_RATE", 0.5, minimum=0.0, maximum=1.0),
+            enabled=env.env_flag("DEMO_SCENARIOS", False),
+            db_latency_ms=env.env_int("DEMO_DB_LATENCY_MS", 300, minimum=0, maximum=30_000),
+            failure_rate=env.env_float("DEMO_FAILURE_RATE", 0.5, minimum=0.0, maximum=1.0),
         )
 
 
@@ -80,7 +82,7 @@ class Scenarios:
 
     def requested(self) -> str | None:
         """The known scenario this request asks for; always ``None`` when switched off."""
-        name = baggage_value(baggage.SCENARIO)
+        name = baggage_value(BAGGAGE_KEY)
         if name not in NAMES:
             return None
         if not self.settings.enabled:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services import config
+from cello_telemetry import env
 
 from .scenarios import DemoSettings
 
 SERVICE_NAME = "db-proxy"
+
+RECORDED_BAGGAGE = ("demo.session", "demo.scenario")
+"""W3C baggage entries recorded on this service's SERVER spans as ``baggage.<key>``:
+the demo session a request belongs to, and the fault scenario it asks db for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +32,15 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        url = config.env_str("DATABASE_URL", "sqlite+aiosqlite:///./data/users.db")
+        url = env.env_str("DATABASE_URL", "sqlite+aiosqlite:///./data/users.db")
         if not url.startswith("sqlite+aiosqlite://"):
-            raise config.ConfigError(
+            raise env.ConfigError(
                 f"DATABASE_URL={url!r} must be a sqlite+aiosqlite:// URL (the proxy runs SQLite)"
             )
         return cls(
-            host=config.host(),
-            port=config.port(8002),
+            host=env.host(),
+            port=env.port(8002),
             database_url=url,
-            otlp_endpoint=config.env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
+            otlp_endpoint=env.env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
             demo=DemoSettings.from_env(),
         )

@@ -1,6 +1,6 @@
-"""``python -m services.gateway``: run the API gateway."""
+"""``python -m gateway``: run the API gateway."""
 
-from services.serve import serve
+from cello_telemetry.serve import serve
 
 from .app import create_app
 from .settings import Settings

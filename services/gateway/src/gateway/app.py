@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from cello_telemetry import App, OpenTelemetryConfig
-from services import baggage
-from services.health import add_health
+from cello_telemetry.health import add_health
 
 from . import routes
-from .client import users_client
+from .client import UsersClient
 from .openapi import add_openapi
-from .settings import SERVICE_NAME, Settings
+from .settings import RECORDED_BAGGAGE, SERVICE_NAME, SESSION_BAGGAGE, SESSION_HEADER, Settings
 
 
 def create_app(settings: Settings) -> App:
@@ -18,8 +17,8 @@ def create_app(settings: Settings) -> App:
     app.enable_request_id()
     # A client names its session in a plain header; from here on it is baggage,
     # recorded on every service's SERVER span.
-    app.baggage_from_header(baggage.SESSION_HEADER, baggage.SESSION)
-    app.record_baggage(*baggage.RECORDED)
+    app.baggage_from_header(SESSION_HEADER, SESSION_BAGGAGE)
+    app.record_baggage(*RECORDED_BAGGAGE)
     app.enable_telemetry(
         OpenTelemetryConfig(
             service_name=SERVICE_NAME,
@@ -27,7 +26,7 @@ def create_app(settings: Settings) -> App:
             sampling_rate=1.0,
         )
     )
-    users = users_client(settings.users_url, settings.users_timeout)
+    users = UsersClient(settings.users_url, settings.users_service, settings.users_timeout)
 
     @app.on_event("shutdown")
     async def shutdown() -> None:

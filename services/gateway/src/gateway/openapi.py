@@ -13,7 +13,9 @@ from typing import Any
 from cello_telemetry import App
 from cello_telemetry.payload import MAX_BODY_BYTES, MAX_ID
 
-from ..users.rules import EMAIL_MAX, NAME_MAX
+# The limits the users service enforces on a new user, as the public API documents them.
+NAME_MAX = 100
+EMAIL_MAX = 254
 
 PROBLEM = "application/problem+json"
 

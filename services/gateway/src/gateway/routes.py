@@ -9,12 +9,12 @@ from cello import Request, Response
 from cello_telemetry import App
 from cello_telemetry.payload import path_id, query_int, read_json_object
 
-from ..user_api import UserApiClient
+from .client import UsersClient
 
 _FIELDS = frozenset({"name", "email"})
 
 
-def register(app: App, users: UserApiClient) -> None:
+def register(app: App, users: UsersClient) -> None:
     """Add the public routes to ``app``."""
 
     @app.post("/api/users")

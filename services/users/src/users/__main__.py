@@ -1,6 +1,6 @@
-"""``python -m services.users``: run the users service."""
+"""``python -m users``: run the users service."""
 
-from services.serve import serve
+from cello_telemetry.serve import serve
 
 from .app import create_app
 from .settings import Settings

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from cello_telemetry import App, OpenTelemetryConfig
-from services import baggage
-from services.health import add_health
+from cello_telemetry.health import add_health
 
 from . import routes
-from .client import db_client
-from .settings import SERVICE_NAME, Settings
+from .client import DbClient
+from .settings import RECORDED_BAGGAGE, SERVICE_NAME, Settings
 
 
 def create_app(settings: Settings) -> App:
     """The users service: telemetry, request ids, a db client and the routes."""
     app = App()
     app.enable_request_id()
-    app.record_baggage(*baggage.RECORDED)
+    app.record_baggage(*RECORDED_BAGGAGE)
     app.enable_telemetry(
         OpenTelemetryConfig(
             service_name=SERVICE_NAME,
@@ -23,7 +22,7 @@ def create_app(settings: Settings) -> App:
             sampling_rate=1.0,
         )
     )
-    db = db_client(settings.db_url, settings.db_timeout)
+    db = DbClient(settings.db_url, settings.db_service, settings.db_timeout)
 
     @app.on_event("shutdown")
     async def shutdown() -> None:

@@ -9,13 +9,13 @@ from cello import Request, Response
 from cello_telemetry import App
 from cello_telemetry.payload import path_id, query_int, read_json_object
 
-from ..user_api import UserApiClient
+from .client import DbClient
 from .rules import validate_new_user
 
 _FIELDS = frozenset({"name", "email"})
 
 
-def register(app: App, db: UserApiClient) -> None:
+def register(app: App, db: DbClient) -> None:
     """Add users' routes to ``app``."""
 
     @app.post("/users")
