@@ -52,6 +52,7 @@ lint: $(STAMP) ## Check style (ruff) and types (mypy, strict on the telemetry pa
 
 new-service: $(STAMP) ## Scaffold a traced service and its test: make new-service NAME=orders [PORT=8003]
 	@$(PY) -m tools.new_service "$(NAME)" $(if $(PORT),--port $(PORT))
+	@RELOCK=1 scripts/bootstrap.sh && touch $(STAMP)
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) data .run .pytest_cache .mypy_cache .ruff_cache

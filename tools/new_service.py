@@ -1,57 +1,66 @@
 """``make new-service NAME=orders``: scaffold a traced Cello service.
 
-Writes ``src/services/<name>/`` in the layout of the other services (``__init__.py``,
-``__main__.py``, ``app.py``, ``routes.py``, ``settings.py``, ``Dockerfile``), traced
-and with ``GET /health``, one example route and an integration test in
-``tests/integration/test_<name>_service.py``; then prints the entry to add to
-``deploy/docker-compose.yml``. The templates are in ``scripts/templates/service/``.
+Writes ``services/<name>/`` in the layout of the other services: its
+``pyproject.toml`` and the package ``src/<name>/`` (``__init__.py``, ``__main__.py``,
+``app.py``, ``routes.py``, ``settings.py``), traced and with ``GET /health`` and one
+example route; an integration test in ``tests/integration/test_<name>_service.py``;
+then prints the entry to add to ``deploy/docker-compose.yml``, which builds it with
+``services/Dockerfile`` like every service. The templates are in
+``tools/templates/service/``.
 
-    python scripts/new_service.py orders [--port 8003] [--service-name orders-service]
+    python -m tools.new_service orders [--port 8003] [--service-name orders-service]
 
-``--src`` and ``--tests`` write elsewhere (the scaffold's own test uses a temporary
-directory); outside ``src/services`` the package is imported as plain ``<name>``.
+``make new-service`` then adds the service to ``uv.lock`` and ``.venv``. ``--services``
+and ``--tests`` write elsewhere (the scaffold's own test uses a temporary directory).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import keyword
 import re
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SERVICES = REPO / "src" / "services"
+SERVICES = REPO / "services"
 TESTS = REPO / "tests" / "integration"
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "service"
-PACKAGE_FILES = ("__init__.py", "__main__.py", "app.py", "routes.py", "settings.py", "Dockerfile")
+PACKAGE_FILES = ("__init__.py", "__main__.py", "app.py", "routes.py", "settings.py")
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
 _PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
-_DEFAULT_PORT = re.compile(r"config\.port\((\d+)\)")
+_DEFAULT_PORT = re.compile(r"env\.port\((\d+)\)")
 
 
 class ScaffoldError(ValueError):
     """The service cannot be scaffolded as asked (bad or taken name, bad port)."""
 
 
-def check_name(name: str, src: Path, tests: Path) -> None:
-    """``name`` must be a lowercase Python identifier that no module or test uses yet."""
+def check_name(name: str, services: Path, tests: Path) -> None:
+    """``name`` must be a lowercase Python identifier that no service, module or test uses.
+
+    A service imports as plain ``<name>``, so the name of any module already importable
+    here (another service, ``tools``, the standard library's ``email``) is taken too.
+    """
     if not _NAME.fullmatch(name) or keyword.iskeyword(name):
         raise ScaffoldError(
             f"NAME={name!r}: use a lowercase Python identifier of at most 31 characters "
             "(letters, digits, _; starting with a letter), e.g. orders"
         )
-    for taken in (src / name, src / f"{name}.py", tests / f"test_{name}_service.py"):
+    for taken in (services / name, tests / f"test_{name}_service.py"):
         if taken.exists():
             raise ScaffoldError(f"NAME={name!r} is taken: {taken} exists")
+    if importlib.util.find_spec(name) is not None:
+        raise ScaffoldError(f"NAME={name!r} is taken: a module of that name exists already")
 
 
-def next_free_port(src: Path = SERVICES) -> int:
-    """The port after the highest default port of the services in ``src`` (8003 here)."""
+def next_free_port(services: Path = SERVICES) -> int:
+    """The port after the highest default port of the services in ``services`` (8003 here)."""
     ports = [
         int(match)
-        for settings in src.glob("*/settings.py")
+        for settings in services.glob("*/src/*/settings.py")
         for match in _DEFAULT_PORT.findall(settings.read_text(encoding="utf-8"))
     ]
     return max(ports, default=8002) + 1
@@ -71,26 +80,26 @@ def scaffold(
     *,
     port: int | None = None,
     service_name: str | None = None,
-    src: Path = SERVICES,
+    services: Path = SERVICES,
     tests: Path = TESTS,
 ) -> dict[str, str]:
-    """Write the service package and its test; return the values the templates got."""
-    src, tests = src.resolve(), tests.resolve()
-    check_name(name, src, tests)
+    """Write the service's folder and its test; return the values the templates got."""
+    services, tests = services.resolve(), tests.resolve()
+    check_name(name, services, tests)
     port = next_free_port() if port is None else port
     if not 1024 <= port <= 65535:
         raise ScaffoldError(f"PORT={port}: use a port between 1024 and 65535")
-    package = src / name
-    in_repo = src == SERVICES.resolve()
     values = {
         "name": name,
-        "module": f"services.{name}" if in_repo else name,
+        "module": name,
         "service_name": service_name or f"{name.replace('_', '-')}-service",
         "path": name.replace("_", "-"),
         "port": str(port),
-        "dockerfile": str((package / "Dockerfile").relative_to(REPO)) if in_repo else "Dockerfile",
     }
+    package = services / name / "src" / name
     package.mkdir(parents=True)
+    project = services / name / "pyproject.toml"
+    project.write_text(render(_template("pyproject.toml"), values), encoding="utf-8")
     for file in PACKAGE_FILES:
         (package / file).write_text(render(_template(file), values), encoding="utf-8")
     tests.mkdir(parents=True, exist_ok=True)
@@ -108,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="the package name, a lowercase identifier (orders)")
     parser.add_argument("--port", type=int, help="default PORT (default: the next free one)")
     parser.add_argument("--service-name", help="service.name (default: <name>-service)")
-    parser.add_argument("--src", type=Path, default=SERVICES, help=argparse.SUPPRESS)
+    parser.add_argument("--services", type=Path, default=SERVICES, help=argparse.SUPPRESS)
     parser.add_argument("--tests", type=Path, default=TESTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -116,17 +125,17 @@ def main(argv: list[str] | None = None) -> int:
             args.name,
             port=args.port,
             service_name=args.service_name,
-            src=args.src,
+            services=args.services,
             tests=args.tests,
         )
     except ScaffoldError as exc:
         print(f"new-service: {exc}", file=sys.stderr)
         return 2
-    package = _display(args.src.resolve() / args.name)
+    folder = _display(args.services.resolve() / args.name)
     test_file = _display(args.tests.resolve() / f"test_{args.name}_service.py")
     name, port, path = values["name"], values["port"], values["path"]
     print(
-        f"new-service: {values['service_name']} in {package}/ and its test in {test_file}\n\n"
+        f"new-service: {values['service_name']} in {folder}/ and its test in {test_file}\n\n"
         f"  run it:   .venv/bin/python -m {values['module']}    (PORT={port} by default)\n"
         f"  try it:   curl -i http://127.0.0.1:{port}/{path}/1\n"
         f"  test it:  .venv/bin/python -m pytest {test_file}\n"

@@ -23,12 +23,17 @@ from typing import IO
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """One service process: its module, port and the environment it adds."""
+    """One service process: its module, port and the environment it adds.
+
+    ``python`` runs ``python -m <module>``: by default this interpreter, whose
+    environment has every service of the workspace installed.
+    """
 
     name: str
     module: str
     port: int
     env: Mapping[str, str]
+    python: str = sys.executable
 
     @property
     def url(self) -> str:
@@ -91,7 +96,7 @@ class ServiceGroup:
                 output = open(self._log_dir / f"{service.name}.log", "ab")  # noqa: SIM115
                 self._logs.append(output)
             self._processes[service.name] = subprocess.Popen(
-                [sys.executable, "-m", service.module],
+                [service.python, "-m", service.module],
                 env=env,
                 stdout=output if output is not None else subprocess.DEVNULL,
                 stderr=output,
