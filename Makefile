@@ -50,7 +50,7 @@ lint: $(STAMP) ## Check style (ruff) and types (mypy, strict on the telemetry pa
 	@$(VENV)/bin/ruff format --check libs services tools tests
 	@$(VENV)/bin/mypy
 
-new-service: $(STAMP) ## Scaffold a traced service and its test: make new-service NAME=orders [PORT=8003]
+new-service: $(STAMP) ## Scaffold services/NAME/, traced, and its test: make new-service NAME=orders [PORT=8003]
 	@$(PY) -m tools.new_service "$(NAME)" $(if $(PORT),--port $(PORT))
 	@RELOCK=1 scripts/bootstrap.sh && touch $(STAMP)
 
