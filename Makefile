@@ -12,14 +12,14 @@ STAMP := $(VENV)/.synced
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml uv.lock scripts/bootstrap.sh
+$(STAMP): pyproject.toml uv.lock scripts/bootstrap.sh $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 	@scripts/bootstrap.sh
 	@touch $@
 
 setup: $(STAMP) ## Create .venv (Python >= 3.12) with the locked dependencies
 
 run: $(STAMP) ## Run the three services in the foreground on loopback (Ctrl-C stops all)
-	@$(PY) -m services.run
+	@$(PY) -m tools.run
 
 test: $(STAMP) ## Run every test: unit, integration and e2e
 	@$(PY) -m pytest
@@ -46,12 +46,13 @@ logs: ## Show the stack's logs (NAME=gateway for one component, FOLLOW=1 to foll
 	@deploy/stack.sh logs $(NAME) $(if $(FOLLOW),-f)
 
 lint: $(STAMP) ## Check style (ruff) and types (mypy, strict on the telemetry package)
-	@$(VENV)/bin/ruff check src tests scripts
-	@$(VENV)/bin/ruff format --check src tests scripts
+	@$(VENV)/bin/ruff check libs services tools tests
+	@$(VENV)/bin/ruff format --check libs services tools tests
 	@$(VENV)/bin/mypy
 
-new-service: $(STAMP) ## Scaffold a traced service and its test: make new-service NAME=orders [PORT=8003]
-	@$(PY) scripts/new_service.py "$(NAME)" $(if $(PORT),--port $(PORT))
+new-service: $(STAMP) ## Scaffold services/NAME/, traced, and its test: make new-service NAME=orders [PORT=8003]
+	@$(PY) -m tools.new_service "$(NAME)" $(if $(PORT),--port $(PORT))
+	@RELOCK=1 scripts/bootstrap.sh && touch $(STAMP)
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) data .run .pytest_cache .mypy_cache .ruff_cache
@@ -65,10 +66,10 @@ DURATION ?= 30
 
 .PHONY: demo load
 demo: $(STAMP) ## Tour the running stack (requests, errors, DEMO_SCENARIOS=1 faults) with trace links
-	@$(PY) -m services.demo
+	@$(PY) -m tools.demo
 
 load: $(STAMP) ## Steady mixed traffic to the gateway, RATE=20 req/s for DURATION=30 s, then a summary
-	@$(PY) -m services.load --rate $(RATE) --duration $(DURATION)
+	@$(PY) -m tools.load --rate $(RATE) --duration $(DURATION)
 
 .PHONY: test-faults
 test-faults: $(STAMP) ## Run every fault test, long ones too (60 s soak, Zipkin restart)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from services.run import port_in_use
+from tools.run import port_in_use
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

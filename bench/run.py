@@ -30,7 +30,7 @@ from typing import Any
 
 from bench import procs, report, stack
 from bench.load import wrk
-from services.run import ServiceGroup, chain
+from tools.run import ServiceGroup, chain
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = "docs/benchmarks"
@@ -295,7 +295,7 @@ def machine(settings: Settings) -> dict[str, Any]:
     git = ["git", "-C", str(ROOT)]
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, check=False).stdout.strip()  # fmt: skip
-    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True,
+    dirty = subprocess.run([*git, "status", "--porcelain", "libs", "services"], capture_output=True,
                            text=True, check=False).stdout.strip()  # fmt: skip
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     return {
@@ -307,7 +307,7 @@ def machine(settings: Settings) -> dict[str, Any]:
         "os": _os_name(),
         "python": platform.python_version(),
         "wrk": (wrk_version.stdout + wrk_version.stderr).split("\n")[0].strip(),
-        "commit": commit + (" + uncommitted changes in src/" if dirty else ""),
+        "commit": commit + (" + uncommitted changes in libs/ or services/" if dirty else ""),
         "load_average": os.getloadavg()[0],
         "settings": {k: str(v) for k, v in dataclasses.asdict(settings).items()},
     }

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import procs
 from bench.load import wrk
-from services.run import port_in_use
+from tools.run import port_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = "http://127.0.0.1:8000"

@@ -264,10 +264,10 @@ native_up() {
             make -C "$repo" setup
         fi
         local otlp=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 py=$repo/.venv/bin/python
-        start db HOST=127.0.0.1 PORT=8002 "$otlp" -- "$py" -m services.db
-        start users HOST=127.0.0.1 PORT=8001 DB_SERVICE_URL=http://127.0.0.1:8002 "$otlp" -- "$py" -m services.users
+        start db HOST=127.0.0.1 PORT=8002 "$otlp" -- "$py" -m db
+        start users HOST=127.0.0.1 PORT=8001 DB_SERVICE_URL=http://127.0.0.1:8002 "$otlp" -- "$py" -m users
         start gateway HOST=127.0.0.1 PORT=8000 USERS_SERVICE_URL=http://127.0.0.1:8001 "$otlp" -- \
-            "$py" -m services.gateway
+            "$py" -m gateway
         wait_healthy db
         wait_healthy users
         wait_healthy gateway

@@ -19,5 +19,10 @@ if [ ! -x "$uv_home/bin/uv" ]; then
 fi
 
 export UV_PROJECT_ENVIRONMENT="$PWD/.venv"
+# RELOCK=1 (make new-service): a new workspace member joins uv.lock first.
+if [ "${RELOCK:-0}" = 1 ]; then
+    "$uv_home/bin/uv" lock --python "$python" --quiet
+fi
 # --frozen: install exactly what uv.lock says; never re-resolve behind the user's back.
-"$uv_home/bin/uv" sync --frozen --python "$python" ${UV_SYNC_ARGS:-} --quiet
+# --all-packages: the tools, the library and every service of the workspace.
+"$uv_home/bin/uv" sync --frozen --all-packages --python "$python" ${UV_SYNC_ARGS:-} --quiet

@@ -13,7 +13,7 @@ from typing import Any
 import cello
 
 from cello_telemetry import App, OpenTelemetryConfig
-from services.health import add_health
+from cello_telemetry.health import add_health
 
 
 def create_app(plain: bool) -> cello.App:

@@ -122,20 +122,24 @@ def test_images_are_pinned_to_the_versions_in_deploy_env(
     assert services["zipkin"]["image"] == f"openzipkin/zipkin:{env['ZIPKIN_VERSION']}"
 
 
-def test_python_services_are_built_from_their_dockerfiles(
+def test_python_services_are_built_from_the_one_dockerfile(
     services: dict[str, dict[str, Any]],
 ) -> None:
     ports = {"gateway": "8000", "users": "8001", "db": "8002"}
+    dockerfile = (REPO / "services" / "Dockerfile").read_text()
+    assert 'exec python -m \\"$SERVICE\\"' in dockerfile
+    assert "\nUSER " in dockerfile  # not root
     for name in PYTHON_SERVICES:
         build = services[name]["build"]
         assert Path(build["context"]) == REPO
-        assert build["dockerfile"] == f"src/services/{name}/Dockerfile"
-        dockerfile = (REPO / build["dockerfile"]).read_text()
-        assert f'CMD ["python", "-m", "services.{name}"]' in dockerfile
-        assert "\nUSER " in dockerfile  # not root
+        assert build["dockerfile"] == "services/Dockerfile"
+        # SERVICE names a folder of services/ holding a project and its package.
+        assert build["args"]["SERVICE"] == name
+        assert (REPO / "services" / name / "pyproject.toml").is_file()
+        assert (REPO / "services" / name / "src" / name / "__main__.py").is_file()
         environment = services[name]["environment"]
         assert environment["HOST"] == "0.0.0.0"
-        assert environment["PORT"] == ports[name]
+        assert environment["PORT"] == ports[name] == build["args"]["PORT"]
         assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
     assert services["gateway"]["environment"]["USERS_SERVICE_URL"] == "http://users:8001"
     assert services["users"]["environment"]["DB_SERVICE_URL"] == "http://db:8002"

@@ -20,9 +20,9 @@ import httpx
 import pytest
 from faulttools import RESTARTED, Chain, ChainFactory, Figures
 
-from services.run import port_in_use
 from support.backends import JAEGER_URL, ZIPKIN_URL
 from support.otlp import OtlpReceiver
+from tools.run import port_in_use
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "deploy" / "stack.sh"

@@ -19,9 +19,9 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from services.run import Service, chain, port_in_use
 from support.ports import free_ports
 from support.traces import poll_until
+from tools.run import Service, chain, port_in_use
 
 #: Long scenarios (the 60 s soak, the Zipkin restart) run only when this is set, as
 #: ``make test-faults`` does; in the default run each fault test takes seconds.
@@ -65,7 +65,7 @@ ChainFactory = Callable[..., "Chain"]
 class Chain:
     """gateway -> users -> db as three processes on free ports, each one on its own.
 
-    Unlike :class:`services.run.ServiceGroup`, one service can be killed, stopped
+    Unlike :class:`tools.run.ServiceGroup`, one service can be killed, stopped
     (SIGSTOP), terminated or restarted while the others keep running, and its pid is
     at hand for ``/proc``. ``env`` is added to every service's environment.
     """

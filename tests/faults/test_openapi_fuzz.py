@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from services.gateway.openapi import DOCUMENT
+from gateway.openapi import DOCUMENT
 
 # Per operation and mode (4 operations x 2 modes): the default run takes seconds and
 # always the same examples; make test-faults draws many more, new ones each time.

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from faulttools import Chain, Figures, open_sockets, process_connections_to
 
-from services.run import port_in_use
 from support.otlp import OtlpReceiver
 from support.traces import Span, poll_until, trace_id_of
+from tools.run import port_in_use
 
 DB_TIMEOUT = 2.0
 USERS_TIMEOUT = 4.0

@@ -1,7 +1,8 @@
 """``make new-service``: a scaffolded service comes up traced and joins its caller's trace.
 
-Each test scaffolds into a temporary directory (put on ``PYTHONPATH``, so the package
-imports as plain ``<name>``) and leaves ``src/`` alone.
+Each test scaffolds into a temporary directory and leaves ``services/`` alone. The
+service that joins the trace is the scaffolded folder alone, copied next to the library
+and installed on its own (:mod:`support.carry_out`).
 """
 
 from __future__ import annotations
@@ -21,19 +22,19 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from cello_telemetry import TracedClient
-from services.run import Service, ServiceGroup
+from support.carry_out import carry_out, isolated_env
 from support.otlp import OtlpReceiver
 from support.ports import free_ports
 from support.traces import Span, build_tree, poll_until
+from tools.run import Service, ServiceGroup
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "new_service.py"
 CALLER = "test-caller"
 
 
 def _new_service(*args: str | int | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *map(str, args)],
+        [sys.executable, "-m", "tools.new_service", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -42,24 +43,26 @@ def _new_service(*args: str | int | Path) -> subprocess.CompletedProcess[str]:
 
 
 def _scaffold(tmp_path: Path, name: str, port: int) -> Path:
-    """Scaffold ``name`` into ``tmp_path``; return the directory holding the package."""
-    packages, tests = tmp_path / "packages", tmp_path / "tests"
-    done = _new_service(name, "--port", port, "--src", packages, "--tests", tests)
+    """Scaffold ``name`` into ``tmp_path``; return the service's folder."""
+    services, tests = tmp_path / "services", tmp_path / "tests"
+    done = _new_service(name, "--port", port, "--services", services, "--tests", tests)
     assert done.returncode == 0, done.stderr
     assert f"  {name}:\n    build:" in done.stdout  # the compose entry, printed
+    assert f"SERVICE: {name}" in done.stdout
     assert f'PORT: "{port}"' in done.stdout
-    return packages
+    return services / name
 
 
 @pytest.fixture
 def shipping(tmp_path: Path, receiver: OtlpReceiver) -> Iterator[str]:
-    """A scaffolded ``shipping`` service, running and exporting to ``receiver``."""
+    """A scaffolded ``shipping`` service, carried out alone, running and exporting to
+    ``receiver``. The lock does not know it yet: its dependencies are the library's."""
     (port,) = free_ports(1)
-    packages = _scaffold(tmp_path, "shipping", port)
+    folder = _scaffold(tmp_path / "scaffold", "shipping", port)
+    python = carry_out(folder, tmp_path / "copy", locked_as="cello-telemetry")
     group = ServiceGroup(
-        [Service("shipping", "shipping", port, {})],
+        [Service("shipping", "shipping", port, isolated_env(), python=str(python))],
         env={
-            "PYTHONPATH": os.pathsep.join([str(packages), os.environ.get("PYTHONPATH", "")]),
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "50",
         },
@@ -137,8 +140,8 @@ def test_scaffolded_service_joins_the_trace_of_its_caller(
 
 
 def test_scaffold_passes_lint_and_its_own_test(tmp_path: Path) -> None:
-    packages = _scaffold(tmp_path, "billing", free_ports(1)[0])
-    generated = [packages / "billing", tmp_path / "tests"]
+    folder = _scaffold(tmp_path, "billing", free_ports(1)[0])
+    generated = [folder, tmp_path / "tests"]
     config = ["--config", str(REPO / "pyproject.toml")]
     for check in (["check"], ["format", "--check"]):
         ruff = [sys.executable, "-m", "ruff", *check, *config, *map(str, generated)]
@@ -153,7 +156,7 @@ def test_scaffold_passes_lint_and_its_own_test(tmp_path: Path) -> None:
         text=True,
         timeout=300,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(packages)},
+        env={**os.environ, "PYTHONPATH": str(folder / "src")},
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert "2 passed" in done.stdout
@@ -167,7 +170,8 @@ def test_scaffold_passes_lint_and_its_own_test(tmp_path: Path) -> None:
         ("9lives", "lowercase Python identifier"),
         ("class", "lowercase Python identifier"),
         ("users", "is taken"),  # a service
-        ("health", "is taken"),  # a module of the services package
+        ("tools", "is taken"),  # the tools' package
+        ("email", "is taken"),  # the standard library's
     ],
 )
 def test_new_service_refuses_a_bad_or_taken_name(tmp_path: Path, name: str, why: str) -> None:

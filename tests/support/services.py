@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from services.run import ServiceGroup, chain
+from tools.run import ServiceGroup, chain
 
 from .otlp import OtlpReceiver
 from .ports import free_ports

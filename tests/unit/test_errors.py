@@ -11,7 +11,7 @@ from cello import Request
 from cello_telemetry import HTTPError
 from cello_telemetry.errors import PROBLEM_JSON, problem_response
 from cello_telemetry.payload import MAX_BODY_BYTES, MAX_ID, path_id, query_int, read_json_object
-from services.users.rules import EMAIL_MAX, NAME_MAX, validate_new_user
+from users.rules import EMAIL_MAX, NAME_MAX, validate_new_user
 
 FIELDS = frozenset({"name", "email"})
 

@@ -8,8 +8,8 @@ import json
 import httpx
 import pytest
 
-from services import load
-from services.load import Load, Stats, percentile, summary
+from tools import load
+from tools.load import Load, Stats, percentile, summary
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -14,9 +14,9 @@ from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
 from cello_telemetry import HTTPError
-from services.config import ConfigError, env_flag
-from services.db.database import UserStore, create_engine, create_schema
-from services.db.scenarios import FLAKY_DB, N_PLUS_ONE, SLOW_DB, DemoSettings, Scenarios
+from cello_telemetry.env import ConfigError, env_flag
+from db.database import UserStore, create_engine, create_schema
+from db.scenarios import FLAKY_DB, N_PLUS_ONE, SLOW_DB, DemoSettings, Scenarios
 
 DEMO_VARIABLES = ("DEMO_SCENARIOS", "DEMO_DB_LATENCY_MS", "DEMO_FAILURE_RATE")
 

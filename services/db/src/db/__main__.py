@@ -1,0 +1,8 @@
+"""``python -m db``: run the database proxy."""
+
+from cello_telemetry.serve import serve
+
+from .app import create_app
+from .settings import Settings
+
+serve(Settings.from_env, create_app)

@@ -1,0 +1,41 @@
+"""Build the db proxy app."""
+
+from __future__ import annotations
+
+from cello_telemetry import App, OpenTelemetryConfig, instrument_engine
+from cello_telemetry.health import add_health
+
+from . import routes
+from .database import UserStore, create_engine, create_schema
+from .scenarios import Scenarios
+from .settings import RECORDED_BAGGAGE, SERVICE_NAME, Settings
+
+
+def create_app(settings: Settings) -> App:
+    """The db proxy: telemetry, request ids, the schema at start-up, and the routes."""
+    app = App()
+    app.enable_request_id()
+    app.record_baggage(*RECORDED_BAGGAGE)
+    app.enable_telemetry(
+        OpenTelemetryConfig(
+            service_name=SERVICE_NAME,
+            otlp_endpoint=settings.otlp_endpoint,
+            sampling_rate=1.0,
+        )
+    )
+    engine = create_engine(settings.database_url)
+
+    @app.on_event("startup")
+    async def startup() -> None:
+        # The schema is created before the engine is instrumented, so start-up DDL
+        # does not show up as stray one-span traces.
+        await create_schema(engine)
+        instrument_engine(engine)
+
+    @app.on_event("shutdown")
+    async def shutdown() -> None:
+        await engine.dispose()
+
+    add_health(app, SERVICE_NAME, demo_scenarios=settings.demo.enabled)
+    routes.register(app, UserStore(engine), Scenarios(settings.demo))
+    return app

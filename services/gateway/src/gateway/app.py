@@ -1,0 +1,38 @@
+"""Build the API gateway app."""
+
+from __future__ import annotations
+
+from cello_telemetry import App, OpenTelemetryConfig
+from cello_telemetry.health import add_health
+
+from . import routes
+from .client import UsersClient
+from .openapi import add_openapi
+from .settings import RECORDED_BAGGAGE, SERVICE_NAME, SESSION_BAGGAGE, SESSION_HEADER, Settings
+
+
+def create_app(settings: Settings) -> App:
+    """The gateway: telemetry, request ids, a users client, the public routes and their OpenAPI."""
+    app = App()
+    app.enable_request_id()
+    # A client names its session in a plain header; from here on it is baggage,
+    # recorded on every service's SERVER span.
+    app.baggage_from_header(SESSION_HEADER, SESSION_BAGGAGE)
+    app.record_baggage(*RECORDED_BAGGAGE)
+    app.enable_telemetry(
+        OpenTelemetryConfig(
+            service_name=SERVICE_NAME,
+            otlp_endpoint=settings.otlp_endpoint,
+            sampling_rate=1.0,
+        )
+    )
+    users = UsersClient(settings.users_url, settings.users_service, settings.users_timeout)
+
+    @app.on_event("shutdown")
+    async def shutdown() -> None:
+        await users.aclose()
+
+    add_health(app, SERVICE_NAME)
+    routes.register(app, users)
+    add_openapi(app)
+    return app

@@ -1,0 +1,33 @@
+"""Build the users service app."""
+
+from __future__ import annotations
+
+from cello_telemetry import App, OpenTelemetryConfig
+from cello_telemetry.health import add_health
+
+from . import routes
+from .client import DbClient
+from .settings import RECORDED_BAGGAGE, SERVICE_NAME, Settings
+
+
+def create_app(settings: Settings) -> App:
+    """The users service: telemetry, request ids, a db client and the routes."""
+    app = App()
+    app.enable_request_id()
+    app.record_baggage(*RECORDED_BAGGAGE)
+    app.enable_telemetry(
+        OpenTelemetryConfig(
+            service_name=SERVICE_NAME,
+            otlp_endpoint=settings.otlp_endpoint,
+            sampling_rate=1.0,
+        )
+    )
+    db = DbClient(settings.db_url, settings.db_service, settings.db_timeout)
+
+    @app.on_event("shutdown")
+    async def shutdown() -> None:
+        await db.aclose()
+
+    add_health(app, SERVICE_NAME)
+    routes.register(app, db)
+    return app

@@ -1,1 +1,0 @@
-"""The three demo services: ``gateway`` -> ``users`` -> ``db``."""

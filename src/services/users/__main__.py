@@ -1,8 +1,0 @@
-"""``python -m services.users``: run the users service."""
-
-from services.serve import serve
-
-from .app import create_app
-from .settings import Settings
-
-serve(Settings.from_env, create_app)

@@ -1,0 +1,68 @@
+"""Copy a service's folder and the library out of the repository, and install them alone.
+
+This is what someone taking one service does: ``services/<name>/`` next to
+``libs/cello-telemetry/`` in a directory of their own, both installed (not editable)
+into a fresh virtual environment with exactly the versions of ``uv.lock``, offline from
+uv's cache. Nothing else of the repository is copied, so an import of another service,
+of ``tools`` or of the tests fails there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from uv import find_uv_bin
+
+REPO = Path(__file__).resolve().parents[2]
+LIBRARY = REPO / "libs" / "cello-telemetry"
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "data")
+
+
+def _uv(*args: str | Path, cwd: Path) -> None:
+    done = subprocess.run(
+        [find_uv_bin(), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"uv {' '.join(map(str, args))}:\n{done.stdout}{done.stderr}"
+
+
+def isolated_env() -> dict[str, str]:
+    """This process's environment for a copy's process: without ``PYTHONPATH``, and with
+    ``PYTHONSAFEPATH``, so the current directory is not on ``sys.path`` either."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    return {**env, "PYTHONSAFEPATH": "1"}
+
+
+def carry_out(service: Path, into: Path, *, locked_as: str) -> Path:
+    """Copy ``service`` and the library into ``into``, install both; return the Python.
+
+    ``locked_as`` is the package of ``uv.lock`` whose dependencies are installed: the
+    service's own name, or ``cello-telemetry`` for a service the lock does not know yet
+    (a fresh scaffold); ``uv pip check`` then proves the service needs nothing more.
+    """
+    library = into / "libs" / LIBRARY.name
+    copy = into / "services" / service.name
+    shutil.copytree(LIBRARY, library, ignore=_SKIP)
+    shutil.copytree(service, copy, ignore=_SKIP)
+    pins = into / "requirements.txt"
+    _uv(
+        "export", "--frozen", "--package", locked_as, "--no-dev", "--no-hashes",
+        "--no-emit-workspace", "--no-header", "--quiet", "--output-file", pins,
+        cwd=REPO,
+    )  # fmt: skip
+    venv = into / "venv"
+    _uv("venv", "--offline", "--quiet", "--python", sys.executable, venv, cwd=into)
+    python = venv / "bin" / "python"
+    # --no-deps: the export is the whole locked closure already. --no-sources: the
+    # copied pyproject.toml files name the library as a workspace member; here it is
+    # simply the directory given next to the service.
+    _uv(
+        "pip", "install", "--offline", "--no-sources", "--no-deps", "--quiet",
+        "--python", python, "--requirement", pins, library, copy,
+        cwd=into,
+    )  # fmt: skip
+    _uv("pip", "check", "--quiet", "--python", python, cwd=into)
+    return python
