@@ -80,8 +80,12 @@ java_major() {
 }
 missing_for() { # prints what is missing to build $1, nothing if all is there
     case $1 in
-        otelcol | jaeger | composecheck | kustomize)
+        otelcol | jaeger | composecheck)
             find_go || echo "Go >= 1.24 ('go' on PATH or /usr/local/go/bin/go) to build $1" ;;
+        kustomize) # its go.mod asks for a newer Go than the other tools
+            if ! find_go || [ "$("$GO" env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')" -lt 26 ]; then
+                echo "Go >= 1.26 ('go' on PATH or /usr/local/go/bin/go) to build kustomize $KUSTOMIZE_VERSION"
+            fi ;;
         zipkin)
             local major
             major=$(java_major || true)
