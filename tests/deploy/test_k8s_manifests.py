@@ -232,31 +232,37 @@ def test_every_namespaced_object_is_in_the_demo_namespace(objects: list[Obj]) ->
             assert obj["metadata"].get("namespace") == NAMESPACE, where
 
 
+def _references(pod: Obj, container: Obj) -> Iterator[tuple[str, str]]:
+    """(kind, name) of every ConfigMap and Secret the container reads."""
+    for volume in pod.get("volumes", []):
+        if "configMap" in volume:
+            yield "ConfigMap", volume["configMap"]["name"]
+        if "secret" in volume:
+            yield "Secret", volume["secret"]["secretName"]
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            yield "ConfigMap", source["configMapRef"]["name"]
+        if "secretRef" in source:
+            yield "Secret", source["secretRef"]["name"]
+    for var in container.get("env", []):
+        for kind, key in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+            if key in var.get("valueFrom", {}):
+                yield kind, var["valueFrom"][key]["name"]
+
+
 def test_every_reference_names_an_object_in_the_render(objects: list[Obj]) -> None:
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
-    for workload, pod, c in containers(objects):
-        refs = [
-            ("ConfigMap", v["configMap"]["name"])
-            for v in pod.get("volumes", [])
-            if "configMap" in v
-        ]
-        refs += [
-            ("Secret", v["secret"]["secretName"]) for v in pod.get("volumes", []) if "secret" in v
-        ]
-        for source in c.get("envFrom", []):
-            refs += [("Secret", source["secretRef"]["name"])] if "secretRef" in source else []
-            refs += (
-                [("ConfigMap", source["configMapRef"]["name"])] if "configMapRef" in source else []
-            )
-        for ref in refs:
-            assert ref in names, f"{workload}/{c['name']} refers to missing {ref}"
-        mounted = {m["name"] for m in c.get("volumeMounts", [])}
-        assert mounted <= {v["name"] for v in pod.get("volumes", [])} | {
-            t["metadata"]["name"]
-            for w in workloads(objects)
-            if w["metadata"]["name"] == workload
-            for t in w["spec"].get("volumeClaimTemplates", [])
-        }, f"{workload}/{c['name']}: a volumeMount without its volume"
+    for workload in workloads(objects):
+        pod = workload["spec"]["template"]["spec"]
+        volumes = {v["name"] for v in pod.get("volumes", [])} | {
+            t["metadata"]["name"] for t in workload["spec"].get("volumeClaimTemplates", [])
+        }
+        for c in pod["containers"]:
+            where = f"{workload['metadata']['name']}/{c['name']}"
+            for ref in _references(pod, c):
+                assert ref in names, f"{where} refers to a missing {ref}"
+            for mount in c.get("volumeMounts", []):
+                assert mount["name"] in volumes, f"{where}: no volume {mount['name']}"
 
 
 def test_every_service_selects_a_workload_and_its_named_ports(objects: list[Obj]) -> None:
@@ -277,21 +283,26 @@ def test_every_service_selects_a_workload_and_its_named_ports(objects: list[Obj]
             assert port["targetPort"] in ports, (svc["metadata"]["name"], port)
 
 
+def _peer(peer: Obj) -> str:
+    """An ingress source by its app name; "outside" for anything beyond this namespace."""
+    if set(peer) != {"podSelector"}:  # a namespaceSelector or an ipBlock
+        return "outside"
+    labels = peer["podSelector"].get("matchLabels", {})
+    name: str = labels.get("app.kubernetes.io/name") or labels.get(
+        "app.kubernetes.io/component", "any pod here"
+    )
+    return name
+
+
 def _ingress_sources(objects: list[Obj]) -> dict[str, set[str]]:
-    """Workload name -> the app names allowed in ("*" for anyone)."""
+    """Target app name -> the sources let in ("*": anyone, in or out of the cluster)."""
     allowed: dict[str, set[str]] = {}
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
-        target = policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        labels = policy["spec"]["podSelector"].get("matchLabels", {})
+        target = labels.get("app.kubernetes.io/name", "every pod")
         for rule in policy["spec"].get("ingress", []):
-            sources = allowed.setdefault(target or "(all)", set())
-            if "from" not in rule:
-                sources.add("*")
-            for peer in rule.get("from", []):
-                labels = peer.get("podSelector", {}).get("matchLabels", {})
-                sources.add(
-                    labels.get("app.kubernetes.io/name")
-                    or labels.get("app.kubernetes.io/component", "?")
-                )
+            sources = allowed.setdefault(target, set())
+            sources |= {_peer(p) for p in rule["from"]} if "from" in rule else {"*"}
     return allowed
 
 
