@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 overlay=${1:-}
 if [ $# -ne 1 ] || [ ! -f "$here/overlays/$overlay/kustomization.yaml" ]; then
-    echo "usage: $0 OVERLAY   (one of: $(ls "$here/overlays" | tr '\n' ' '))" >&2
+    echo "usage: $0 OVERLAY   (one of: $(cd "$here/overlays" && echo *))" >&2
     exit 2
 fi
 kustomize=${KUSTOMIZE:-$("$here/../native/build.sh" path kustomize)}

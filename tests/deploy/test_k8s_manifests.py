@@ -175,7 +175,10 @@ def test_image_tags_are_those_of_deploy_env(objects: list[Obj]) -> None:
     for workload, _, c in containers(objects):
         repository, _, image_tag = c["image"].rpartition(":")
         assert repository in expected, f"{workload}: image {c['image']} is not in deploy/.env"
-        assert image_tag == expected[repository], f"{workload}: {c['image']}"
+        assert image_tag == expected[repository], (
+            f"{workload}: {c['image']}, deploy/.env says {expected[repository]}: "
+            "update `images:` in deploy/k8s (base or overlay kustomization.yaml)"
+        )
 
 
 # --- the collector ---------------------------------------------------------------------
