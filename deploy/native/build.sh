@@ -10,8 +10,11 @@
 #                                                    -> zipkin/zipkin-server-<ver>-exec.jar
 #   composecheck  Compose file loader/validator (compose-go), for tests/deploy
 #                                                    -> bin/composecheck-<source hash>
+#   kustomize     kustomize, `go install`ed from sigs.k8s.io/kustomize/kustomize/v5 at
+#                 KUSTOMIZE_VERSION (its own go.sum pins the rest), renders deploy/k8s
+#                 for tests/deploy                   -> bin/kustomize-<ver>
 #
-# Usage: build.sh [all|otelcol|jaeger|zipkin|composecheck]...   build what is missing
+# Usage: build.sh [all|otelcol|jaeger|zipkin|composecheck|kustomize]...   build what is missing
 #        build.sh path NAME                                       build if missing, print path
 #        build.sh check [NAME...]                                 say which prerequisites are missing
 #        build.sh cached NAME                                     print the path if already built
@@ -19,7 +22,8 @@
 # A cached artefact is reused while its inputs (versions, manifest, go.sum) are unchanged;
 # delete it (or the whole cache) to force a rebuild.
 # Cold, on 2 cores, measured: otelcol ~5 min, jaeger ~11 min, zipkin ~0.5 min, composecheck
-# ~0.5 min (~16 min in all, downloads included); cached: well under a second.
+# ~0.5 min, kustomize ~1.5 min (~18 min in all, downloads included); cached: well under
+# a second.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +42,7 @@ OTELCOL_VERSION=$(envval OTELCOL_VERSION)
 JAEGER_VERSION=$(envval JAEGER_VERSION)
 JAEGER_GO_MODULE_VERSION=$(envval JAEGER_GO_MODULE_VERSION)
 ZIPKIN_VERSION=$(envval ZIPKIN_VERSION)
+KUSTOMIZE_VERSION=$(envval KUSTOMIZE_VERSION)
 MAVEN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 CACHE=${CELLO_TRACING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cello-tracing}
@@ -51,7 +56,8 @@ path_of() {
         zipkin) echo "$CACHE/zipkin/zipkin-server-$ZIPKIN_VERSION-exec.jar" ;;
         composecheck)
             echo "$CACHE/bin/composecheck-$(hash_of "$here/composecheck/go.mod" "$here/composecheck/go.sum" "$here/composecheck/main.go")" ;;
-        *) die "unknown tool '$1' (otelcol, jaeger, zipkin, composecheck)" ;;
+        kustomize) echo "$CACHE/bin/kustomize-$KUSTOMIZE_VERSION" ;;
+        *) die "unknown tool '$1' (otelcol, jaeger, zipkin, composecheck, kustomize)" ;;
     esac
 }
 
@@ -77,6 +83,10 @@ missing_for() { # prints what is missing to build $1, nothing if all is there
     case $1 in
         otelcol | jaeger | composecheck)
             find_go || echo "Go >= 1.24 ('go' on PATH or /usr/local/go/bin/go) to build $1" ;;
+        kustomize) # its go.mod asks for a newer Go than the other tools
+            if ! find_go || [ "$("$GO" env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')" -lt 26 ]; then
+                echo "Go >= 1.26 ('go' on PATH or /usr/local/go/bin/go) to build kustomize $KUSTOMIZE_VERSION"
+            fi ;;
         zipkin)
             local major
             major=$(java_major || true)
@@ -156,6 +166,16 @@ build_composecheck() {
     mv "$out.tmp" "$out"
 }
 
+build_kustomize() {
+    local out=$1
+    log "kustomize: compiling kustomize $KUSTOMIZE_VERSION (~1.5 min cold)"
+    # `go install module@version` builds with the module's own go.mod and go.sum.
+    GOBIN="$CACHE/tmp/kustomize" "$GO" install -trimpath -ldflags "-s -w" \
+        "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+    mv "$CACHE/tmp/kustomize/kustomize" "$out"
+    rm -rf "$CACHE/tmp/kustomize"
+}
+
 ensure() {
     local name=$1 out
     out=$(path_of "$name")
@@ -163,7 +183,7 @@ ensure() {
         return 0
     fi
     require "$name"
-    case $name in otelcol | jaeger | composecheck) find_go ;; esac
+    case $name in otelcol | jaeger | composecheck | kustomize) find_go ;; esac
     mkdir -p "$CACHE/bin" "$CACHE/tmp"
     # One build at a time per cache (a test run and `stack.sh up` may race).
     exec 9>"$CACHE/.build.lock"
@@ -193,7 +213,7 @@ main() {
             [ $# -eq 2 ] || die "usage: build.sh cached NAME"
             [ -e "$(path_of "$2")" ] && path_of "$2" ;;
         all)
-            for t in otelcol jaeger zipkin composecheck; do ensure "$t"; done
+            for t in otelcol jaeger zipkin composecheck kustomize; do ensure "$t"; done
             log "all tools are in $CACHE" ;;
         -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
         *)
