@@ -87,10 +87,18 @@ def pid_on_port(port: int) -> int | None:
 
 
 class PeakRss:
-    """Sample the RSS of some processes every 0.25 s while a block runs; keep the peaks."""
+    """Sample the RSS (and threads) of some processes every 0.25 s while a block runs.
 
-    def __init__(self, pids: Mapping[str, int], peaks: dict[str, float]) -> None:
-        self._pids, self.peaks = pids, peaks
+    Keeps the peaks in ``peaks`` (and ``threads``), by component.
+    """
+
+    def __init__(
+        self,
+        pids: Mapping[str, int],
+        peaks: dict[str, float],
+        threads: dict[str, float] | None = None,
+    ) -> None:
+        self._pids, self.peaks, self.threads = pids, peaks, threads
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -98,6 +106,9 @@ class PeakRss:
         while not self._stop.wait(0.25):
             for name, pid in self._pids.items():
                 self.peaks[name] = max(self.peaks.get(name, 0.0), rss_mib(pid))
+                if self.threads is not None:
+                    count = sum(threads(p) for p in tree(pid))
+                    self.threads[name] = max(self.threads.get(name, 0), count)
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -151,3 +162,29 @@ class Processes:
         for log in self._logs:
             log.close()
         self._logs.clear()
+
+
+def switches(pid: int) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of ``pid``'s live threads so far.
+
+    ``/proc/PID/status`` counts one thread only, so this sums ``/proc/PID/task/*``; a
+    thread that has exited takes its count with it (the apps in ``bench/apps/`` answer
+    ``/rusage`` with the kernel's whole-process total instead).
+    """
+    voluntary = involuntary = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except OSError:
+            continue
+        voluntary += int(fields["voluntary_ctxt_switches"])
+        involuntary += int(fields["nonvoluntary_ctxt_switches"])
+    return voluntary, involuntary
+
+
+def threads(pid: int) -> int:
+    """How many threads ``pid`` has now."""
+    try:
+        return len(list(Path(f"/proc/{pid}/task").iterdir()))
+    except OSError:
+        return 0

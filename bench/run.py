@@ -5,11 +5,15 @@ rounds go round-robin over the configurations, so slow drift of a noisy machine
 (other jobs, CPU frequency) hits them all alike, and the report keeps medians. The
 harness measures and reports; it never fails on a timing.
 
-Phases: the one-service echo app (plain Cello, tracing off, sampling 0 to 1.0, OTLP
-export to a sink in its own process) and a py-spy profile of it at sampling 1.0; the
-gateway -> users -> db chain, Cello and the FastAPI peer, off and on; time to trace and
-footprint of the full stack when it runs. Settings come from ``BENCH_*`` variables
-(see ``Settings``); results go to ``docs/benchmarks/`` (``bench/out/`` in quick mode).
+Phases: the stock SDK's own floor per operation (``bench/floor.py``); the one-service
+echo app (plain Cello, tracing off, sampling 0 to 1.0, OTLP export to a sink in its own
+process), today's and the lean fork's of commit ``e3e7f18`` side by side, and a py-spy
+profile at sampling 1.0; one hop's parts one at a time (``bench/apps/component.py``: bare
+handler, aiosqlite, SQLAlchemy as db uses it, httpx, three bare hops) in the same rounds
+as the gateway -> users -> db chain (Cello off and on, the chain before issue 11's changes,
+the FastAPI peer); time to trace and footprint of the full stack when it runs. Settings
+come from ``BENCH_*`` variables (see ``Settings``); results go to ``docs/benchmarks/``
+(``bench/out/`` in quick mode).
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ from tools.run import ServiceGroup, chain
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = "docs/benchmarks"
+#: The last commit with the lean fork (its own tracer, wire encoder and exporter process).
+LEAN_FORK = "e3e7f18"
+#: main before the hop levers of issue 11 (pool size, bindparam statements, warm-up).
+CHAIN_BEFORE = "f8ddeee"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +59,7 @@ class Settings:
     traces: int = int(os.environ.get("BENCH_TRACES", 5 if quick else 30))
     log_level: str = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
     start_stack: bool = os.environ.get("BENCH_STACK") == "1"
+    stack_phase: bool = os.environ.get("BENCH_STACK") != "0"  # 0: never touch the stack
     out: Path = Path(
         os.environ.get("BENCH_OUT", ROOT / ("bench/out" if quick else "docs/benchmarks"))
     )
@@ -64,14 +73,33 @@ ECHO_CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
     "off+log": ("off, with the JSON access log (LOG_LEVEL=INFO)",
                 {"OTEL_SDK_DISABLED": "true", "LOG_LEVEL": "INFO"}),
     "s=0": ("sampling 0.0: every request unsampled", {"OTEL_TRACES_SAMPLER_ARG": "0"}),
-    "s=0.01": ("sampling 0.01", {"OTEL_TRACES_SAMPLER_ARG": "0.01"}),
     "s=0.1": ("sampling 0.1", {"OTEL_TRACES_SAMPLER_ARG": "0.1"}),
     "s=1.0": ("sampling 1.0, OTLP/gRPC export to the sink", {"OTEL_TRACES_SAMPLER_ARG": "1.0"}),
+    # The same app at LEAN_FORK: its cello_telemetry, checked out of git for the run.
+    "lean off": (f"lean fork ({LEAN_FORK}), OTEL_SDK_DISABLED=true",
+                 {"OTEL_SDK_DISABLED": "true"}),
+    "lean s=0": (f"lean fork ({LEAN_FORK}), sampling 0.0", {"OTEL_TRACES_SAMPLER_ARG": "0"}),
+    "lean s=1.0": (f"lean fork ({LEAN_FORK}), sampling 1.0, export from its child process",
+                   {"OTEL_TRACES_SAMPLER_ARG": "1.0"}),
+}  # fmt: skip
+
+#: name -> (what it is, BENCH_COMPONENT of bench/apps/component.py, what it calls)
+COMPONENTS: dict[str, tuple[str, str, str | None]] = {
+    "bare": ("bare Cello async handler (the echo)", "bare", None),
+    "aiosqlite": ("one SELECT on one aiosqlite connection (execute_fetchall)", "aiosqlite", None),
+    "sqlalchemy": ("the same SELECT through SQLAlchemy as db does it (UserStore.get)",
+                   "sqlalchemy", None),
+    "httpx": ("one httpx GET to a bare handler (one AsyncClient; caller's CPU)", "httpx",
+              "peer"),
+    "three bare hops": ("httpx -> httpx -> SQLAlchemy: three bare apps (CPU of all three)",
+                        "httpx", "hop2"),
 }  # fmt: skip
 
 CHAIN_CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
     "cello off": ("cello", {"OTEL_SDK_DISABLED": "true"}),
     "cello s=1.0": ("cello", {"OTEL_TRACES_SAMPLER_ARG": "1.0"}),
+    # The services and library of CHAIN_BEFORE, checked out of git for the run.
+    "before off": ("before", {"OTEL_SDK_DISABLED": "true"}),
     "fastapi off": ("fastapi", {"OTEL_SDK_DISABLED": "true"}),
     "fastapi s=1.0": ("fastapi", {}),
 }
@@ -86,11 +114,29 @@ class Target:
     services: list[str]  # service.name values in the sink
     health: list[str]  # /health URLs with span counters ([] when there are none)
     traced: bool
+    connections: int = 0  # wrk connections of the throughput run; 0: the settings' default
+    rusage: list[str] = dataclasses.field(default_factory=list)  # /rusage URLs, if any
     peak_rss: dict[str, float] = dataclasses.field(default_factory=dict)
     idle_rss: dict[str, float] = dataclasses.field(default_factory=dict)
+    peak_threads: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def cpu(self) -> float:
-        return sum(procs.cpu_seconds(p) for pid in self.pids.values() for p in procs.tree(pid))
+        return sum(self.cpu_by().values())
+
+    def cpu_by(self) -> dict[str, float]:
+        """CPU seconds so far of each component's process tree."""
+        return {
+            name: sum(procs.cpu_seconds(p) for p in procs.tree(pid))
+            for name, pid in self.pids.items()
+        }
+
+    def switches(self) -> tuple[int, int]:
+        """Voluntary and involuntary context switches so far, over every process."""
+        if self.rusage:
+            counts = [procs.get_json(url) for url in self.rusage]
+            return sum(c["voluntary"] for c in counts), sum(c["involuntary"] for c in counts)
+        pairs = [procs.switches(p) for pid in self.pids.values() for p in procs.tree(pid)]
+        return sum(v for v, _ in pairs), sum(i for _, i in pairs)
 
 
 class Bench:
@@ -144,24 +190,38 @@ class Bench:
     def measure(self, target: Target, path: str, script: str | None = None) -> dict:
         """One throughput run (CPU, spans) and one latency run at one connection.
 
-        A script gets a fresh nonce per wrk run, so generated e-mail addresses never repeat.
+        Context switches are counted in both: at one connection every request pays its
+        thread handoffs in full; under load some are shared. A script gets a fresh nonce
+        per wrk run, so generated e-mail addresses never repeat.
         """
         spans0 = self.sink_spans(target.services) if target.traced else 0
         dropped0 = self.dropped(target)
-        cpu0 = target.cpu()
-        connections = self.s.connections if len(target.pids) == 1 else self.s.chain_connections
-        with procs.PeakRss(target.pids, target.peak_rss):
+        cpu0, switches0 = target.cpu_by(), target.switches()
+        connections = target.connections or (
+            self.s.connections if len(target.pids) == 1 else self.s.chain_connections
+        )
+        with procs.PeakRss(target.pids, target.peak_rss, target.peak_threads):
             load = wrk(target.url + path, self.s.duration, connections, script, _nonce())
-        cpu = target.cpu() - cpu0
+        cpu = {name: t - cpu0[name] for name, t in target.cpu_by().items()}
+        switches1 = target.switches()
         spans = self.settle(target) - spans0 if target.traced else 0
+        switches2 = target.switches()
         latency = wrk(target.url + path, self.s.latency_duration, 1, script, _nonce())
+        switches3 = target.switches()
+        n, n1 = max(1, load.requests), max(1, latency.requests)
         return {
             "rps": load.rps,
             "requests": load.requests,
-            "cpu_us": cpu * 1e6 / max(1, load.requests),
+            "cpu_us": sum(cpu.values()) * 1e6 / n,
+            "cpu_us_by": {name: t * 1e6 / n for name, t in cpu.items()},
             "p50_us": latency.p50_us,
             "p99_us": latency.p99_us,
+            "load_p50_us": load.p50_us,
             "load_p99_us": load.p99_us,
+            "voluntary_cs": (switches1[0] - switches0[0]) / n,
+            "involuntary_cs": (switches1[1] - switches0[1]) / n,
+            "voluntary_cs_c1": (switches3[0] - switches2[0]) / n1,
+            "involuntary_cs_c1": (switches3[1] - switches2[1]) / n1,
             "spans": spans,
             "dropped": self.dropped(target) - dropped0,
             "errors": load.errors + load.non2xx + latency.errors + latency.non2xx,
@@ -169,14 +229,20 @@ class Bench:
 
     # -- phase 1: one service -------------------------------------------------------
 
-    def start_echo(self) -> dict[str, Target]:
+    def start_echo(self, lean: Path | None) -> dict[str, Target]:
+        """Every echo configuration; the lean fork's only when its code is at ``lean``."""
         targets = {}
         for name, (_, extra) in ECHO_CONFIGS.items():
+            script, env = "bench/apps/echo.py", {}
+            if name.startswith("lean"):
+                if lean is None:
+                    continue
+                script, env = str(lean / script), {"PYTHONPATH": str(lean / "src")}
             port = procs.free_port()
-            env = {**self.env(), "PORT": str(port), "OTEL_SERVICE_NAME": f"echo {name}", **extra}
+            env |= {**self.env(), "PORT": str(port), "OTEL_SERVICE_NAME": f"echo {name}", **extra}
             url = f"http://127.0.0.1:{port}"
-            pid = self.processes.start(f"echo-{name}", ["bench/apps/echo.py"], env, url + "/health")
-            traced = name.startswith("s=")
+            pid = self.processes.start(f"echo-{name}", [script], env, url + "/health")
+            traced = "s=" in name
             health = [url + "/health"] if traced else []
             targets[name] = Target(url, {"echo": pid}, [f"echo {name}"], health, traced)
             targets[name].idle_rss["echo"] = procs.rss_mib(pid)
@@ -216,13 +282,48 @@ class Bench:
 
     # -- phase 2: the chain ------------------------------------------------------------
 
-    def start_chain(self, name: str) -> Target:
+    def start_components(self) -> dict[str, Target]:
+        """The parts of one hop, each its own bare app (``bench/apps/component.py``)."""
+        database = self.work / "component.db"
+
+        def start(name: str, component: str, downstream: str | None = None) -> tuple[str, int]:
+            port = procs.free_port()
+            env = {"PORT": str(port), "BENCH_COMPONENT": component,
+                   "BENCH_DATABASE": str(database), "DOWNSTREAM_URL": downstream or ""}  # fmt: skip
+            url = f"http://127.0.0.1:{port}"
+            pid = self.processes.start(f"component-{name}", ["bench/apps/component.py"], env,
+                                       url + "/health")  # fmt: skip
+            return url, pid
+
+        started = {"peer": start("peer", "bare")}
+        started["hop3"] = start("hop3", "sqlalchemy")
+        started["hop2"] = start("hop2", "httpx", started["hop3"][0])
+        targets = {}
+        for name, (_, component, calls) in COMPONENTS.items():
+            processes = {name: start(name, component, started[calls][0] if calls else None)}
+            if name == "three bare hops":
+                processes |= {hop: started[hop] for hop in ("hop2", "hop3")}
+            targets[name] = Target(
+                processes[name][0], {hop: pid for hop, (_, pid) in processes.items()}, [], [],
+                traced=False, connections=self.s.chain_connections,
+                rusage=[f"{url}/rusage" for url, _ in processes.values()],
+            )  # fmt: skip
+            pids = targets[name].pids
+            targets[name].idle_rss = {hop: procs.rss_mib(pid) for hop, pid in pids.items()}
+        return targets
+
+    def start_chain(self, name: str, before: Path | None) -> Target | None:
+        """One chain configuration; ``before`` is CHAIN_BEFORE's tree (None: skip it)."""
         kind, extra = CHAIN_CONFIGS[name]
         db_url = f"sqlite+aiosqlite:///{self.work}/{name.replace(' ', '-')}.db"
         ports = {role: procs.free_port() for role in ("gateway", "users", "db")}
         traced = "OTEL_SDK_DISABLED" not in extra
         env = {**self.env(), "DATABASE_URL": db_url, **extra}
-        if kind == "cello":
+        if kind == "before":
+            if before is None:
+                return None
+            env["PYTHONPATH"] = os.pathsep.join(str(before / p) for p in _BEFORE_PATH)
+        if kind in ("cello", "before"):
             group = ServiceGroup(
                 chain(ports["gateway"], ports["users"], ports["db"]), env, self.work / name
             )
@@ -252,25 +353,77 @@ class Bench:
         target.idle_rss = {role: procs.rss_mib(pid) for role, pid in target.pids.items()}
         return target
 
-    def start_chains(self) -> dict[str, Target]:
-        return {name: self.start_chain(name) for name in CHAIN_CONFIGS}
+    def start_chains(self, before: Path | None) -> dict[str, Target]:
+        targets = {name: self.start_chain(name, before) for name in CHAIN_CONFIGS}
+        return {name: target for name, target in targets.items() if target is not None}
 
-    def chain_rounds(self, targets: dict[str, Target]) -> dict[str, dict[str, list[dict]]]:
+    def hop_rounds(
+        self, components: dict[str, Target], chains: dict[str, Target]
+    ) -> dict[str, dict[str, list[dict]]]:
+        """Round-robin over the components (``GET /``) and the chains (read and write)."""
         user = {}
-        for name, target in targets.items():
+        for target in components.values():
+            wrk(target.url + "/", 1, self.s.chain_connections)
+        for name, target in chains.items():
             body = json.dumps({"name": "Ada", "email": "ada@example.com"}).encode()
             user[name] = procs.get_json(target.url + "/api/users", data=body)["id"]
             wrk(target.url + f"/api/users/{user[name]}", 1, self.s.chain_connections)
-        results: dict[str, dict[str, list[dict]]] = {"read": {}, "write": {}}
-        for round_ in range(self.s.chain_rounds):
-            for name, target in targets.items():
+        results: dict[str, dict[str, list[dict]]] = {"components": {}, "read": {}, "write": {}}
+        rounds = self.s.chain_rounds
+        for round_ in range(rounds):
+            for name, target in components.items():
+                row = self.measure(target, "/")
+                results["components"].setdefault(name, []).append(row)
+                _progress(f"hop round {round_ + 1}/{rounds} {name}", row)
+            for name, target in chains.items():
                 read = self.measure(target, f"/api/users/{user[name]}")
                 write = self.measure(target, "/api/users", "create_user.lua")
                 results["read"].setdefault(name, []).append(read)
                 results["write"].setdefault(name, []).append(write)
-                _progress(f"chain round {round_ + 1}/{self.s.chain_rounds} {name} read", read)
-                _progress(f"chain round {round_ + 1}/{self.s.chain_rounds} {name} write", write)
+                _progress(f"hop round {round_ + 1}/{rounds} {name} read", read)
+                _progress(f"hop round {round_ + 1}/{rounds} {name} write", write)
         return results
+
+
+#: CHAIN_BEFORE's import path: the library and the three services, from its tree.
+_BEFORE_PATH = ("libs/cello-telemetry/src", "services/db/src", "services/users/src",
+                "services/gateway/src")  # fmt: skip
+
+
+def checkout(commit: str, paths: list[str], into: Path) -> Path:
+    """``paths`` of ``commit`` from git into ``into``, for this run only.
+
+    Raises ``LookupError`` when the clone lacks that history (shallow, or no ``.git``).
+    """
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, *paths],
+                             capture_output=True, check=False)  # fmt: skip
+    if archive.returncode != 0:
+        error = archive.stderr.decode().strip()
+        raise LookupError(f"commit {commit} is not in this clone's history ({error})")
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def checkouts(work: Path, skipped: dict[str, str]) -> tuple[Path | None, Path | None]:
+    """The lean fork's tree and CHAIN_BEFORE's; None (and why, in ``skipped``) if missing."""
+    trees: list[Path | None] = []
+    for what, commit, paths in (("lean fork", LEAN_FORK, ["src", "bench/apps/echo.py"]),
+                                ("chain before", CHAIN_BEFORE, ["libs", "services"])):  # fmt: skip
+        try:
+            trees.append(checkout(commit, paths, work / commit))
+        except LookupError as exc:
+            trees.append(None)
+            skipped[what] = str(exc)
+            print(f"{what}: skipped: {exc}")
+    return trees[0], trees[1]
+
+
+def floor() -> dict[str, float]:
+    """The stock SDK's own cost per operation (``bench/floor.py``), in a fresh process."""
+    out = subprocess.run([sys.executable, "-m", "bench.floor"], capture_output=True, text=True,
+                         check=True, cwd=ROOT)  # fmt: skip
+    return json.loads(out.stdout)
 
 
 def _nonce() -> str:
@@ -339,9 +492,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
     results: dict[str, Any] = {"machine": machine(settings)}
     work = Path(tempfile.mkdtemp(prefix="cello-bench-"))
+    results["commits"] = {"lean fork": LEAN_FORK, "chain before": CHAIN_BEFORE}
+    results["skipped"] = {}
+    lean, before = checkouts(work, results["skipped"])
     bench = Bench(settings, work)
     try:
-        echo = _phase("start the echo configurations", bench.start_echo)
+        results["floor"] = _phase("the stock SDK's floor (bench/floor.py)", floor)
+        echo = _phase("start the echo configurations", lambda: bench.start_echo(lean))
         results["echo"] = _phase("one service: echo", lambda: bench.echo_rounds(echo))
         results["echo_configs"] = {name: desc for name, (desc, _) in ECHO_CONFIGS.items()}
         profile = _phase("profile: echo at sampling 1.0", lambda: bench.profile(echo["s=1.0"]))
@@ -349,15 +506,22 @@ def main() -> int:
         results["footprint"] = {f"echo {n}": t for n, t in echo.items()}
         bench.close()  # the echo processes: free the CPU for the chain
         bench = Bench(settings, work)
-        chains = _phase(
-            "start the chains", lambda: {n: bench.start_chain(n) for n in CHAIN_CONFIGS}
-        )
-        results["chain"] = _phase("the chain", lambda: bench.chain_rounds(chains))
+        components = _phase("start the components", bench.start_components)
+        chains = _phase("start the chains", lambda: bench.start_chains(before))
+        hops = _phase("the components and the chain", lambda: bench.hop_rounds(components, chains))
+        results["components"] = hops.pop("components")
+        results["component_configs"] = {name: desc for name, (desc, *_) in COMPONENTS.items()}
+        results["chain"] = hops
+        results["threads"] = {name: t.peak_threads for name, t in {**components, **chains}.items()}
         results["footprint"].update({f"chain {n}": t for n, t in chains.items()})
         bench.close()
-        results["stack"] = _phase(
-            "full stack: time to trace, footprint",
-            lambda: stack.measure(settings.start_stack, settings.traces, settings.duration),
+        results["stack"] = (
+            _phase(
+                "full stack: time to trace, footprint",
+                lambda: stack.measure(settings.start_stack, settings.traces, settings.duration),
+            )
+            if settings.stack_phase
+            else {"skipped": "BENCH_STACK=0"}
         )
     except KeyboardInterrupt:
         print("\ninterrupted: stopping every process this run started")
