@@ -50,6 +50,12 @@ def test_create_user_is_one_trace_across_three_services(
         assert span.attributes["request.id"] == request_id
         assert span.attributes["http.status_code"] == 201
         assert not span.error
+    for node in tree.walk():
+        if node.span.kind == "CLIENT" and "http.method" in node.span.attributes:
+            # What the client knows of the time before the peer's SERVER span: the request
+            # left, then the answer's headers came (a new connection adds "connected").
+            events = [e for e in node.span.events if e != "connected"]
+            assert events == ["request sent", "response headers received"], node.span.name
     insert = tree.find(lambda span: span.name.startswith("INSERT"))[0]
     assert insert.attributes["db.system"] == "sqlite"
     assert insert.attributes["db.statement"].startswith("INSERT INTO users")

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor, RequestInfo
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from . import attributes as attr
 from . import request_id
@@ -24,6 +25,24 @@ from .errors import HTTPError
 
 # The request extension that carries the route template to the span-naming hook.
 _ROUTE: Final = "cello_telemetry.route"
+
+#: Connections kept open to one peer: at least the concurrency a service expects, so a
+#: burst does not open and close connections per request. Idle ones close after 5 s.
+DEFAULT_LIMITS: Final = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+
+# httpcore's progress (its documented ``trace`` request extension) -> CLIENT span events,
+# so the time between this span's start and the peer's SERVER span reads in the trace.
+_EVENTS: Final = {
+    "connection.connect_tcp.complete": "connected",
+    "http11.send_request_body.complete": "request sent",
+    "http11.receive_response_headers.complete": "response headers received",
+}
+
+
+async def _span_events(name: str, info: dict[str, Any]) -> None:
+    event = _EVENTS.get(name)
+    if event is not None:
+        trace.get_current_span().add_event(event)
 
 
 class TracedClient:
@@ -35,6 +54,7 @@ class TracedClient:
             error messages.
         timeout: seconds for the whole call (connect, send, wait, read).
         tracer_provider: defaults to the global one that ``enable_telemetry`` set.
+        limits: the connection pool (see ``DEFAULT_LIMITS``).
         transport: an httpx transport, for tests.
     """
 
@@ -45,12 +65,13 @@ class TracedClient:
         peer_service: str,
         timeout: float = 3.0,
         tracer_provider: trace.TracerProvider | None = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._peer = peer_service
         self._timeout = timeout
         self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=httpx.Timeout(timeout), transport=transport
+            base_url=base_url, timeout=httpx.Timeout(timeout), limits=limits, transport=transport
         )
         HTTPXClientInstrumentor.instrument_client(
             self._http, tracer_provider=tracer_provider, request_hook=self._on_request
@@ -89,7 +110,12 @@ class TracedClient:
             headers[request_id.HEADER] = rid
         try:
             return await self._http.request(
-                method, path, params=params, json=json, headers=headers, extensions={_ROUTE: route}
+                method,
+                path,
+                params=params,
+                json=json,
+                headers=headers,
+                extensions={_ROUTE: route, "trace": _span_events},
             )
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
@@ -128,6 +154,20 @@ class TracedClient:
             upstream = HTTPError.from_problem(status, body)
             raise HTTPError(status, f"{self._peer}: {upstream.detail or upstream.title}")
         raise HTTPError(502, f"{self._peer} failed with {status}")
+
+    async def warm_up(self, path: str = "/health") -> bool:
+        """Call ``GET path`` once, untraced, so the first real call finds a connection open.
+
+        For a service's start-up: the first request of a new process otherwise pays for a
+        TCP connection and for code paths run once. Never raises; ``False`` if the peer
+        did not answer (it may start later; the first real call then connects).
+        """
+        with suppress_http_instrumentation():
+            try:
+                response = await self._http.get(path)
+            except httpx.HTTPError:
+                return False
+        return response.is_success
 
     async def aclose(self) -> None:
         """Close pooled connections."""

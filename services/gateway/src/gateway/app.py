@@ -28,6 +28,12 @@ def create_app(settings: Settings) -> App:
     )
     users = UsersClient(settings.users_url, settings.users_service, settings.users_timeout)
 
+    @app.on_event("startup")
+    async def startup() -> None:
+        # Cello answers nothing until start-up hooks return, so /health says ready only
+        # once the connection to users is open: the first trace has no connection set-up.
+        await users.warm_up()
+
     @app.on_event("shutdown")
     async def shutdown() -> None:
         await users.aclose()

@@ -24,6 +24,12 @@ def create_app(settings: Settings) -> App:
     )
     db = DbClient(settings.db_url, settings.db_service, settings.db_timeout)
 
+    @app.on_event("startup")
+    async def startup() -> None:
+        # Cello answers nothing until start-up hooks return, so /health says ready only
+        # once the connection to db is open: the first trace has no connection set-up.
+        await db.warm_up()
+
     @app.on_event("shutdown")
     async def shutdown() -> None:
         await db.aclose()

@@ -38,5 +38,9 @@ class DbClient:
     async def delete(self, user_id: int) -> None:
         await self._http.call("DELETE", "/users/{id}", path_params={"id": user_id})
 
+    async def warm_up(self) -> bool:
+        """Open a connection to db (an untraced ``GET /health``); ``False`` if it is not up."""
+        return await self._http.warm_up("/health")
+
     async def aclose(self) -> None:
         await self._http.aclose()
