@@ -58,7 +58,7 @@ clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) data .run .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: bench
-bench: ## Benchmark tracing cost, the chain vs FastAPI, time to trace, footprint (docs/benchmarks/)
+bench: ## Benchmark tracing (stock SDK vs the lean fork), a hop's parts, the chain, time to trace (docs/benchmarks/)
 	@BENCH_STACK=$${BENCH_STACK:-1} bench/run.sh
 
 RATE ?= 20

@@ -609,16 +609,19 @@ def write(results: dict[str, Any], out: Path) -> str:
 
 
 def chart(results: dict[str, Any], path: Path) -> None:
-    """Bars of the medians with every round as a dot: throughput, CPU, the chain."""
+    """Bars of the medians with every round as a dot: the echo, the hop's parts, the chain."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    fig, axes = plt.subplots(1, 4, figsize=(21, 5.5))
+    hop_cpu = {**results["components"],
+               **{f"{c} read": runs for c, runs in results["chain"]["read"].items()}}  # fmt: skip
     panels = [
         (axes[0], results["echo"], "rps", "echo: requests/s"),
         (axes[1], results["echo"], "cpu_us", "echo: CPU µs per request"),
+        (axes[2], hop_cpu, "cpu_us", "a hop's parts and the chain: CPU µs per request"),
     ]
     for ax, data, key, title in panels:
         names = list(data)
@@ -627,7 +630,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
             ax.plot([i] * len(data[n]), [r[key] for r in data[n]], "k.", markersize=4)
         ax.set_title(title)
         ax.tick_params(axis="x", rotation=30)
-    ax = axes[2]
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+    ax = axes[3]
     configs = list(results["chain"]["read"])
     width = 0.4
     for offset, path_name in ((-width / 2, "read"), (width / 2, "write")):
