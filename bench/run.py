@@ -484,6 +484,15 @@ def _phase(title: str, run: Callable[[], Any]) -> Any:
     return result
 
 
+def _stack(settings: Settings) -> dict[str, Any]:
+    """The stack phase; a stack that fails to start is reported, not fatal to the run."""
+    try:
+        return stack.measure(settings.start_stack, settings.traces, settings.duration)
+    except (OSError, subprocess.SubprocessError, RuntimeError, ValueError) as exc:
+        print(f"stack phase skipped: {exc}")
+        return {"skipped": f"the stack failed: {exc}"}
+
+
 def main() -> int:
     """Run every phase, write the report, stop everything (also on Ctrl-C or an error)."""
     settings = Settings()
@@ -516,10 +525,7 @@ def main() -> int:
         results["footprint"].update({f"chain {n}": t for n, t in chains.items()})
         bench.close()
         results["stack"] = (
-            _phase(
-                "full stack: time to trace, footprint",
-                lambda: stack.measure(settings.start_stack, settings.traces, settings.duration),
-            )
+            _phase("full stack: time to trace, footprint", lambda: _stack(settings))
             if settings.stack_phase
             else {"skipped": "BENCH_STACK=0"}
         )
