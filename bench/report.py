@@ -362,22 +362,22 @@ def stock_vs_lean(results: dict[str, Any], echo: list[dict]) -> str:
         table,
         "\n" + floor_table,
         "\n**What the stock SDK costs that the fork did not.** "
-        f"At sampling 1.0 the stock pipeline adds {stock1:.0f} µs of CPU per request"
-        + (f" where the fork added {by['lean s=1.0']['added_us']:.0f} µs "
-           f"({stock1 - by['lean s=1.0']['added_us']:+.0f} µs)" if lean else "")
-        + f". Of that, the SDK's own work is about {span + encode:.0f} µs with no project code "
-        f"at all: {span:.0f} µs to extract the context and start and end the SERVER span "
+        f"At sampling 1.0 the stock pipeline adds {round(stock1)} µs of CPU per request"
+        + (f" where the fork added {round(by['lean s=1.0']['added_us'])} µs "
+           f"({round(stock1 - by['lean s=1.0']['added_us']):+d} µs)" if lean else "")
+        + f". Of that, the SDK's own work is about {round(span + encode)} µs with no project code "
+        f"at all: {round(span)} µs to extract the context and start and end the SERVER span "
         "(span limits and attribute validation in `BoundedAttributes`, the sampler chain, "
         "the span-processor chain a user can add to, the batch queue) and "
-        f"{encode:.0f} µs to encode it (the stock encoder builds protobuf message objects "
+        f"{round(encode)} µs to encode it (the stock encoder builds protobuf message objects "
         "for each span and attribute, then serialises them). The fork's own span class "
         "skipped limits, links and the processor chain, and its encoder wrote the OTLP bytes "
         "directly in a child process. What the project adds on top of the floor is "
-        f"{stock1 - span - encode:.0f} µs (the request id, the `traceparent` answer, reading "
+        f"{round(stock1 - span - encode)} µs (the request id, the `traceparent` answer, reading "
         "the request for the attributes, the export counters). Unsampled, the stock pipeline "
-        f"adds {stock0:.0f} µs"
-        + (f" (the fork {by['lean s=0']['added_us']:.0f} µs)" if lean else "")
-        + f" against an SDK floor of {unsampled:.0f} µs for a non-recording span.\n",
+        f"adds {round(stock0)} µs"
+        + (f" (the fork {round(by['lean s=0']['added_us'])} µs)" if lean else "")
+        + f" against an SDK floor of {round(unsampled)} µs for a non-recording span.\n",
     ]  # fmt: skip
     if not lean:
         text.append(f"The lean fork's rows are skipped: {skipped.get('lean fork', 'not run')}.\n")
