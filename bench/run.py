@@ -1,4 +1,4 @@
-"""``make bench``: what tracing costs, measured side by side in one run.
+"""``make bench``: what tracing and each hop cost, measured side by side in one run.
 
 Every configuration runs as its own process(es), all started up front; then the
 rounds go round-robin over the configurations, so slow drift of a noisy machine
