@@ -137,8 +137,6 @@ class UserStore:
         try:
             async with opened as connection:
                 yield connection
-        except exc.IntegrityError:
-            raise  # the data's fault, not the database's: the caller decides
         except exc.TimeoutError:  # the pool: no connection came free in time
             raise HTTPError(503, "the database is busy: no free connection") from None
         except TimeoutError:
