@@ -30,13 +30,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[Cluster]:
-    """A throwaway PostgreSQL cluster for the session (installed with apt as root if missing)."""
+def postgres_bindir() -> Path:
+    """The PostgreSQL server binaries; installed with apt when missing and run as root."""
     try:
-        bindir = ensure_postgres()
+        return ensure_postgres()
     except PostgresMissingError as exc:
         pytest.skip(f"PostgreSQL tests need the server binaries: {exc}")
-    with Cluster(bindir=bindir) as cluster:
+
+
+@pytest.fixture(scope="session")
+def postgres(postgres_bindir: Path) -> Iterator[Cluster]:
+    """The session's throwaway PostgreSQL cluster; each test database lives in it."""
+    with Cluster(bindir=postgres_bindir) as cluster:
         yield cluster
 
 
