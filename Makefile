@@ -33,8 +33,10 @@ test-integration: $(STAMP) ## Run the integration tests (real services on loopba
 test-e2e: $(STAMP) ## Run the end-to-end tests against Jaeger and Zipkin (starts and stops the stack)
 	@$(PY) -m pytest -m e2e
 
-up: $(STAMP) ## Start the whole stack in the background (Docker Compose, or natively without Docker)
-	@deploy/stack.sh up
+DB ?= sqlite
+
+up: $(STAMP) ## Start the whole stack in the background (Docker, or natively); DB=postgres for PostgreSQL
+	@DB=$(DB) deploy/stack.sh up
 
 down: ## Stop everything `make up` started
 	@deploy/stack.sh down
@@ -46,8 +48,8 @@ logs: ## Show the stack's logs (NAME=gateway for one component, FOLLOW=1 to foll
 	@deploy/stack.sh logs $(NAME) $(if $(FOLLOW),-f)
 
 lint: $(STAMP) ## Check style (ruff) and types (mypy, strict on the telemetry package)
-	@$(VENV)/bin/ruff check src tests scripts
-	@$(VENV)/bin/ruff format --check src tests scripts
+	@$(VENV)/bin/ruff check src tests scripts tools
+	@$(VENV)/bin/ruff format --check src tests scripts tools
 	@$(VENV)/bin/mypy
 
 new-service: $(STAMP) ## Scaffold a traced service and its test: make new-service NAME=orders [PORT=8003]

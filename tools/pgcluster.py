@@ -5,8 +5,8 @@ runs it in the foreground beside the native stack::
 
     python tools/pgcluster.py serve --port 5432
 
-prints the ``DATABASE_URL`` once the server accepts connections and removes the
-cluster on SIGTERM or Ctrl-C. In Python::
+prints the ``DATABASE_URL`` once the server accepts connections (``ready`` checks
+that from outside) and removes the cluster on SIGTERM or Ctrl-C. In Python::
 
     with Cluster() as cluster:
         url = cluster.create_database("users")  # postgresql+asyncpg://cello@127.0.0.1:.../users
@@ -22,6 +22,7 @@ for one test run or one demo, never for data that matters.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import pwd
@@ -34,6 +35,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Self
+
+import asyncpg
 
 #: The superuser the cluster is created with; the URL's user name.
 USER = "cello"
@@ -178,8 +181,11 @@ class Cluster:
     def remove(self) -> None:
         """Stop the server if it runs and delete the cluster's directory."""
         if (self.data / "postmaster.pid").exists():
-            self.signal(signal.SIGCONT)  # a stopped server cannot shut down
-            self.stop("immediate")
+            # The server may be shutting down by itself (SIGTERM to its process group):
+            # then its pid file goes away while we look, and pg_ctl finds nothing to stop.
+            with contextlib.suppress(FileNotFoundError, RuntimeError):
+                self.signal(signal.SIGCONT)  # a stopped server cannot shut down
+                self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> Self:
@@ -192,6 +198,22 @@ class Cluster:
 
     def __exit__(self, *exc: Any) -> None:
         self.remove()
+
+
+def ready(port: int, database: str) -> bool:
+    """Whether a server on ``127.0.0.1:port`` lets :data:`USER` into ``database``."""
+
+    async def probe() -> None:
+        connection = await asyncpg.connect(
+            host="127.0.0.1", port=port, user=USER, database=database, timeout=2
+        )
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError):
+        return False
+    return True
 
 
 def serve(port: int, database: str) -> int:
@@ -212,14 +234,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="run a throwaway cluster until SIGTERM or Ctrl-C")
-    run.add_argument("--port", type=int, default=5432, help="port on 127.0.0.1 (5432)")
-    run.add_argument("--database", default="users", help="database to create (users)")
+    check = commands.add_parser("ready", help="exit 0 when a served cluster takes connections")
+    for command in (run, check):
+        command.add_argument("--port", type=int, default=5432, help="port on 127.0.0.1 (5432)")
+        command.add_argument("--database", default="users", help="the database (users)")
     commands.add_parser("bindir", help="print the server binaries' directory (installs as root)")
     args = parser.parse_args()
     try:
         if args.command == "bindir":
             print(ensure_postgres())
             return 0
+        if args.command == "ready":
+            return 0 if ready(args.port, args.database) else 1
         return serve(args.port, args.database)
     except (PostgresMissingError, RuntimeError) as exc:
         print(f"pgcluster: {exc}", file=sys.stderr)
