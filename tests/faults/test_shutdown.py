@@ -22,6 +22,7 @@ from faulttools import ChainFactory, Figures, connections_to
 
 from support.databases import make_database
 from support.otlp import OtlpReceiver
+from support.traces import poll_until
 
 IN_FLIGHT = 6
 EXIT_WITHIN = 10.0  # seconds from SIGTERM to exit, per service
@@ -123,10 +124,17 @@ def test_sigterm_under_load_finishes_in_flight_requests_and_flushes(
         assert not database.file.with_name("users.db-wal").exists()
         assert database.fetch("PRAGMA integrity_check") == [("ok",)]
     if database.server_log is not None:  # PostgreSQL: each pooled connection said goodbye
+        # Once db's server processes are gone, each has logged how its connection ended.
+        poll_until(
+            lambda: database.fetch(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = 'db-proxy' AND datname = current_database()"
+            ),
+            lambda rows: rows == [(0,)],
+            timeout=10,
+            what="db's connections gone from pg_stat_activity",
+        )
         with database.server_log.open("rb") as log:
             log.seek(server_log_before)
             assert b"unexpected EOF on client connection" not in log.read()
-        assert database.fetch(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'db-proxy'"
-        ) == [(0,)]
     assert {email.split("@")[0] for email in database.emails()} == created

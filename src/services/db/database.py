@@ -54,11 +54,13 @@ _COLUMNS = (users.c.id, users.c.name, users.c.email, users.c.created_at)
 
 
 def create_engine(url: str, pool_size: int = 10, timeout: float = 1.0) -> AsyncEngine:
-    """An async engine for ``url`` whose every wait for the database ends after ``timeout``.
+    """An async engine for ``url``: at most ``pool_size`` connections, none waited for
+    longer than ``timeout``.
 
-    The pool holds at most ``pool_size`` connections (no overflow: the bound is what
-    a database server's ``max_connections`` is planned with) and tests each one before
-    handing it out, so db reconnects by itself after the database restarts.
+    The pool has no overflow: its bound is what a database server's
+    ``max_connections`` is planned with. On PostgreSQL ``timeout`` also bounds
+    connecting and each statement, and every pooled connection is tested before use,
+    so db reconnects by itself after the server restarts.
     """
     parsed = make_url(url)
     pool = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": timeout}
@@ -74,7 +76,9 @@ def create_engine(url: str, pool_size: int = 10, timeout: float = 1.0) -> AsyncE
     database = parsed.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, **pool)
+        engine = create_async_engine(url, **pool)
+    else:  # an in-memory database lives in its one connection, which SQLAlchemy keeps
+        engine = create_async_engine(url)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
