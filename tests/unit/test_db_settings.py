@@ -27,14 +27,17 @@ def test_sqlite_and_postgresql_urls_are_taken(monkeypatch: pytest.MonkeyPatch, u
 
 @pytest.mark.parametrize(
     "url",
-    ["postgresql://cello@db.example/users", "mysql+aiomysql://db.example/users", "users.db"],
+    ["postgresql://cello:s3cret@db.example/users", "mysql+aiomysql://db.example/users", "users.db"],
 )
 def test_other_urls_are_refused_naming_the_drivers(
     monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
-    with pytest.raises(ConfigError, match=r"sqlite\+aiosqlite://, postgresql\+asyncpg://"):
+    with pytest.raises(
+        ConfigError, match=r"sqlite\+aiosqlite://, postgresql\+asyncpg://"
+    ) as raised:
         Settings.from_env()
+    assert "s3cret" not in str(raised.value)
 
 
 def test_pool_and_timeout_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

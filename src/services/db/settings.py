@@ -40,8 +40,10 @@ class Settings:
     def from_env(cls) -> Settings:
         url = config.env_str("DATABASE_URL", "sqlite+aiosqlite:///./data/users.db")
         if not url.startswith(DRIVERS):
+            # Only the scheme: the rest of a URL may hold a password.
+            scheme = url.split("://", 1)[0] if "://" in url else "a URL without a scheme"
             raise config.ConfigError(
-                f"DATABASE_URL={url!r} must start with one of: {', '.join(DRIVERS)}"
+                f"DATABASE_URL must start with one of: {', '.join(DRIVERS)} (got {scheme})"
             )
         return cls(
             host=config.host(),
