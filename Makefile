@@ -33,8 +33,10 @@ test-integration: $(STAMP) ## Run the integration tests (real services on loopba
 test-e2e: $(STAMP) ## Run the end-to-end tests against Jaeger and Zipkin (starts and stops the stack)
 	@$(PY) -m pytest -m e2e
 
-up: $(STAMP) ## Start the whole stack in the background (Docker Compose, or natively without Docker)
-	@deploy/stack.sh up
+DB ?= sqlite
+
+up: $(STAMP) ## Start the whole stack in the background (Docker, or natively); DB=postgres for PostgreSQL
+	@DB=$(DB) deploy/stack.sh up
 
 down: ## Stop everything `make up` started
 	@deploy/stack.sh down

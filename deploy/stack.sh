@@ -13,6 +13,9 @@
 #   native:  the tools from deploy/native/build.sh plus .venv (made with `make setup`),
 #            each in the background with its log and pid file in .run/ (all on 127.0.0.1).
 # SERVICES=0 is the same as --infra-only: no Python services, only the tracing backends.
+# DB=sqlite|postgres: where db keeps its users (default sqlite). postgres runs a PostgreSQL
+#   container (compose profile `postgres`), or natively a throwaway cluster on 127.0.0.1:15432
+#   (tools/pgcluster.py; its data is removed again by `down`).
 # UP_TIMEOUT (seconds, default 120) bounds the wait for each component to become healthy.
 set -euo pipefail
 
@@ -26,11 +29,16 @@ say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 # --- native components ---------------------------------------------------------
+DB=${DB:-sqlite}
+case $DB in sqlite | postgres) ;; *) die "DB must be 'sqlite' or 'postgres' (got '$DB')" ;; esac
+# Not 5432, so a PostgreSQL server of the machine's own can keep running beside the demo.
+PG_PORT=15432
 # name | ports it listens on (all 127.0.0.1) | health URL
 COMPONENTS=(
     "zipkin|9411|http://127.0.0.1:9411/health"
     "jaeger|14317 14318 16686 16685 14132 14133 14888|http://127.0.0.1:14133/status"
     "otelcol|4317 4318 13133 8888|http://127.0.0.1:13133/"
+    "postgres|$PG_PORT|postgresql://127.0.0.1:$PG_PORT/users"
     "db|8002|http://127.0.0.1:8002/health"
     "users|8001|http://127.0.0.1:8001/health"
     "gateway|8000|http://127.0.0.1:8000/health"
@@ -88,7 +96,14 @@ port_owner() {
         ss -Hltnp "sport = :$1" 2>/dev/null | sed -n '1{s/.*users:(//; s/)$//; p}' 
     fi
 }
-healthy() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
+healthy() {
+    case $1 in
+        postgresql://*) # the throwaway cluster: up once it lets db into its database
+            [ -x "$repo/.venv/bin/python" ] &&
+                "$repo/.venv/bin/python" "$repo/tools/pgcluster.py" ready --port "$PG_PORT" ;;
+        *) curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null ;;
+    esac
+}
 
 stop_pids() { # pid...: TERM each process group, wait, KILL what is left after 10s
     local pid i alive
@@ -121,8 +136,10 @@ stop_components() { # name...: stop those of ours that run, all at once
 native_down() {
     local pid left i p ports=""
     for c in "${COMPONENTS[@]}"; do ports+=" $(field "${c%%|*}" 1)"; done
-    # Services first, so their last spans can still reach the collector; then the backends.
+    # Services first, so their last spans can still reach the collector; then db's
+    # database (if any), then the backends.
     stop_components "${SERVICES_LIST[@]}"
+    stop_components postgres
     stop_components "${INFRA[@]}"
     # Anything else we started (children, or a component whose pid file was lost).
     left=$(our_pids)
@@ -212,7 +229,10 @@ native_up() {
     mkdir -p "$run"
 
     local names=("${INFRA[@]}")
-    [ "$infra_only" = 1 ] || names+=("${SERVICES_LIST[@]}")
+    if [ "$infra_only" != 1 ]; then
+        [ "$DB" = postgres ] && names+=(postgres)
+        names+=("${SERVICES_LIST[@]}")
+    fi
 
     # Already up (all requested components ours, alive and healthy)? Then nothing to do.
     local all_up=1
@@ -264,7 +284,13 @@ native_up() {
             make -C "$repo" setup
         fi
         local otlp=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 py=$repo/.venv/bin/python
-        start db HOST=127.0.0.1 PORT=8002 "$otlp" -- "$py" -m db
+        local database=() # db's default: SQLite under ./data/ (or DATABASE_URL from the shell)
+        if [ "$DB" = postgres ]; then
+            start postgres -- "$py" tools/pgcluster.py serve --port "$PG_PORT" --database users
+            wait_healthy postgres
+            database=("DATABASE_URL=postgresql+asyncpg://cello@127.0.0.1:$PG_PORT/users")
+        fi
+        start db HOST=127.0.0.1 PORT=8002 "$otlp" "${database[@]}" -- "$py" -m db
         start users HOST=127.0.0.1 PORT=8001 DB_SERVICE_URL=http://127.0.0.1:8002 "$otlp" -- "$py" -m users
         start gateway HOST=127.0.0.1 PORT=8000 USERS_SERVICE_URL=http://127.0.0.1:8001 "$otlp" -- \
             "$py" -m gateway
@@ -303,10 +329,10 @@ native_logs() {
     for n in "$@"; do
         case $n in -f | --follow) follow=1 ;; *) names+=("$n") ;; esac
     done
-    [ ${#names[@]} -gt 0 ] || names=(zipkin jaeger otelcol db users gateway)
+    [ ${#names[@]} -gt 0 ] || names=(zipkin jaeger otelcol postgres db users gateway)
     local files=()
     for n in "${names[@]}"; do
-        [ -n "$(field "$n" 1)" ] || die "unknown component '$n' (zipkin jaeger otelcol db users gateway)"
+        [ -n "$(field "$n" 1)" ] || die "unknown component '$n' (zipkin jaeger otelcol postgres db users gateway)"
         [ -f "$run/$n.log" ] && files+=("$run/$n.log")
     done
     [ ${#files[@]} -gt 0 ] || die "no logs in .run/ yet (start with: deploy/stack.sh up)"
@@ -323,6 +349,10 @@ compose() {
     docker compose "${compose_args[@]}" "$@"
 }
 compose_up() {
+    if [ "$DB" = postgres ]; then
+        export COMPOSE_PROFILES=postgres
+        export DATABASE_URL=postgresql+asyncpg://cello:${POSTGRES_PASSWORD:-cello}@postgres:5432/users
+    fi
     if [ "$1" = 1 ]; then
         compose up -d --build --wait zipkin jaeger otel-collector
     else
@@ -370,7 +400,8 @@ main() {
             fi ;;
         down)
             m=$(mode)
-            if [ "$m" = compose ]; then compose down --remove-orphans; else native_down; fi ;;
+            # --profile postgres: stop the PostgreSQL container too, whichever DB started it.
+            if [ "$m" = compose ]; then compose --profile postgres down --remove-orphans; else native_down; fi ;;
         status)
             m=$(mode)
             say "mode: $m"

@@ -20,14 +20,14 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 PYTHON_SERVICES = ("gateway", "users", "db")
 
 
-def _load(composecheck: Path, compose_file: Path) -> subprocess.CompletedProcess[str]:
+def _load(composecheck: Path, compose_file: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(composecheck), "-f", str(compose_file), "--env-file", str(DEPLOY / ".env")],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={"PATH": "/usr/bin:/bin"},  # no stray COMPOSE_* or version variables
+        env={"PATH": "/usr/bin:/bin", **env},  # no stray COMPOSE_* or version variables
     )
 
 
@@ -89,7 +89,7 @@ def test_every_container_has_a_healthcheck_a_memory_limit_and_the_shared_logging
 def test_start_order_waits_for_health(services: dict[str, dict[str, Any]]) -> None:
     expected = {
         "otel-collector": {"jaeger", "zipkin", "hc-tools"},
-        "db": {"otel-collector"},
+        "db": {"otel-collector", "postgres"},
         "users": {"db", "otel-collector"},
         "gateway": {"users", "otel-collector"},
     }
@@ -99,6 +99,28 @@ def test_start_order_waits_for_health(services: dict[str, dict[str, Any]]) -> No
         for dep, how in depends_on.items():
             want = "service_completed_successfully" if dep == "hc-tools" else "service_healthy"
             assert how["condition"] == want, (name, dep)
+            # postgres runs only with its profile; without it db starts on SQLite.
+            assert how["required"] is (dep != "postgres"), (name, dep)
+
+
+def test_postgres_profile_points_db_at_a_pinned_postgres(tool: Callable[[str], Path]) -> None:
+    url = "postgresql+asyncpg://cello:cello@postgres:5432/users"
+    done = _load(tool("composecheck"), COMPOSE, COMPOSE_PROFILES="postgres", DATABASE_URL=url)
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    postgres = services["postgres"]
+    assert postgres["image"] == f"postgres:{dotenv()['POSTGRES_VERSION']}"
+    assert dotenv()["POSTGRES_VERSION"].startswith("15.")
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert [v["target"] for v in postgres["volumes"]] == ["/var/lib/postgresql/data"]
+    assert set(postgres["networks"]) == {"backend"}
+    assert not postgres.get("ports")
+    assert services["db"]["environment"]["DATABASE_URL"] == url
+
+
+def test_without_the_profile_db_runs_sqlite(services: dict[str, dict[str, Any]]) -> None:
+    assert "postgres" not in services
+    assert services["db"]["environment"]["DATABASE_URL"].startswith("sqlite+aiosqlite:///")
 
 
 def test_db_and_collector_are_internal_only(

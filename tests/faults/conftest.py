@@ -21,6 +21,7 @@ import pytest
 from faulttools import RESTARTED, Chain, ChainFactory, Figures
 
 from support.backends import JAEGER_URL, ZIPKIN_URL
+from support.databases import Database
 from support.otlp import OtlpReceiver
 from tools.run import port_in_use
 
@@ -65,11 +66,17 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 @pytest.fixture
 def make_chain(tmp_path: Path) -> Iterator[ChainFactory]:
-    """``make_chain(endpoint, env)`` -> a started :class:`Chain`, stopped after the test."""
+    """``make_chain(endpoint, env, database=...)`` -> a started :class:`Chain`, stopped
+    after the test."""
     chains: list[Chain] = []
 
-    def make(otlp_endpoint: str, env: Mapping[str, str] | None = None, start: bool = True) -> Chain:
-        chain = Chain(tmp_path / f"chain{len(chains)}", otlp_endpoint, env)
+    def make(
+        otlp_endpoint: str,
+        env: Mapping[str, str] | None = None,
+        start: bool = True,
+        database: Database | None = None,
+    ) -> Chain:
+        chain = Chain(tmp_path / f"chain{len(chains)}", otlp_endpoint, env, database)
         chains.append(chain)
         if start:
             chain.start()

@@ -19,6 +19,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from support.databases import Database, sqlite_database
 from support.ports import free_ports
 from support.traces import poll_until
 from tools.run import Service, chain, port_in_use
@@ -67,20 +68,27 @@ class Chain:
 
     Unlike :class:`tools.run.ServiceGroup`, one service can be killed, stopped
     (SIGSTOP), terminated or restarted while the others keep running, and its pid is
-    at hand for ``/proc``. ``env`` is added to every service's environment.
+    at hand for ``/proc``. ``env`` is added to every service's environment; db keeps
+    its users in ``database`` (default: a SQLite file in ``workdir``).
     """
 
-    def __init__(self, workdir: Path, otlp_endpoint: str, env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        otlp_endpoint: str,
+        env: Mapping[str, str] | None = None,
+        database: Database | None = None,
+    ):
         gateway, users, db = free_ports(3)
         self.services: dict[str, Service] = {s.name: s for s in chain(gateway, users, db)}
         self.workdir = workdir
-        self.database = workdir / "users.db"
+        self.database = database or sqlite_database(workdir)
         self.env = {
             **os.environ,
             "HOST": "127.0.0.1",
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "50",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{self.database}",
+            "DATABASE_URL": self.database.url,
             **(env or {}),
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}

@@ -1,9 +1,10 @@
 """A downstream service dies or hangs: the gateway still answers, in time, with a
 problem+json 503 or 504; the trace names the failing hop; no connection leaks.
 
-One chain serves the module; each test breaks one service and mends it again. The
-timeouts are the services' defaults: users waits ``DB_TIMEOUT`` (2 s) for db, the
-gateway ``USERS_TIMEOUT`` (4 s) for users.
+One chain per database backend serves the module; each test breaks one service and
+mends it again. The timeouts are the services' defaults: users waits ``DB_TIMEOUT``
+(2 s) for db, the gateway ``USERS_TIMEOUT`` (4 s) for users. The database behind db
+failing is test_database_faults.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from faulttools import Chain, Figures, open_sockets, process_connections_to
 
+from support.databases import make_database
 from support.otlp import OtlpReceiver
 from support.traces import Span, poll_until, trace_id_of
 from tools.run import port_in_use
@@ -37,8 +39,14 @@ def otlp() -> Iterator[OtlpReceiver]:
 
 
 @pytest.fixture(scope="module")
-def chain(otlp: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    chain = Chain(Path(tmp_path_factory.mktemp("service-faults")), otlp.endpoint)
+def chain(
+    backend: str,
+    request: pytest.FixtureRequest,
+    otlp: OtlpReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Chain]:
+    workdir = Path(tmp_path_factory.mktemp(f"service-faults-{backend}"))
+    chain = Chain(workdir, otlp.endpoint, database=make_database(request, backend, workdir))
     chain.start()
     try:
         yield chain

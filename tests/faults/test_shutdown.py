@@ -1,5 +1,6 @@
 """SIGTERM under load: in-flight requests complete, their spans are flushed, the
-database closes cleanly and every service exits in bounded time.
+database closes cleanly (on SQLite and on PostgreSQL) and every service exits in
+bounded time.
 
 db answers slowly here (the ``slow-db`` demo scenario, 800 ms), so requests are
 provably inside the chain when the gateway gets SIGTERM: the test waits until users
@@ -10,27 +11,39 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import httpx
+import pytest
 from faulttools import ChainFactory, Figures, connections_to
 
+from support.databases import make_database
 from support.otlp import OtlpReceiver
+from support.traces import poll_until
 
 IN_FLIGHT = 6
 EXIT_WITHIN = 10.0  # seconds from SIGTERM to exit, per service
 
 
 def test_sigterm_under_load_finishes_in_flight_requests_and_flushes(
-    make_chain: ChainFactory, receiver: OtlpReceiver, figures: Figures
+    make_chain: ChainFactory,
+    receiver: OtlpReceiver,
+    figures: Figures,
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     # Spans wait 10 s for their batch (longer than any service takes to stop), so only
     # the shutdown flush can send the spans of the requests in flight.
     env = {"DEMO_SCENARIOS": "1", "DEMO_DB_LATENCY_MS": "800", "OTEL_BSP_SCHEDULE_DELAY": "10000"}
-    chain = make_chain(receiver.endpoint, env)
+    database = make_database(request, backend, tmp_path)
+    if database.server_log is not None:
+        # PostgreSQL logs a connection that ends without a goodbye only at DEBUG1.
+        database.fetch(f"ALTER DATABASE {database.name} SET log_min_messages = debug1")
+    chain = make_chain(receiver.endpoint, env, database=database)
     url = f"{chain.url()}/api/users"
     db_port = chain.services["db"].port
     outcomes: dict[str, int | str] = {}  # request id -> status, or the error's name
@@ -76,12 +89,13 @@ def test_sigterm_under_load_finishes_in_flight_requests_and_flushes(
         if r["logger"] == "cello_telemetry.access" and r["message"].startswith("POST")
     }
     users_exit = chain.terminate("users", timeout=EXIT_WITHIN)
+    server_log_before = database.server_log.stat().st_size if database.server_log else 0
     db_exit = chain.terminate("db", timeout=EXIT_WITHIN)
 
     statuses = Counter(str(v) for v in outcomes.values())
     created = {rid for rid, status in outcomes.items() if status == 201}
     figures(
-        f"SIGTERM to the gateway with {IN_FLIGHT}+ requests inside: {dict(statuses)}; "
+        f"{backend}: SIGTERM to the gateway with {IN_FLIGHT}+ requests inside: {dict(statuses)}; "
         f"{answered_after_sigterm} answered after SIGTERM; exits: gateway "
         f"{gateway_exit:.2f} s, users {users_exit:.2f} s, db {db_exit:.2f} s"
     )
@@ -105,9 +119,22 @@ def test_sigterm_under_load_finishes_in_flight_requests_and_flushes(
         if name == "gateway":
             assert spans["exported"] == 2 * len(handled)  # SERVER + CLIENT each
 
-    # The database: WAL checkpointed and removed on close, file intact, every 201 stored.
-    assert not chain.database.with_name("users.db-wal").exists()
-    with sqlite3.connect(chain.database) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        stored = {row[0].split("@")[0] for row in db.execute("SELECT email FROM users")}
-    assert stored == created
+    # The database: db closed its connections on the way out, and every 201 is stored.
+    if database.file is not None:  # SQLite: WAL checkpointed and removed on close, file intact
+        assert not database.file.with_name("users.db-wal").exists()
+        assert database.fetch("PRAGMA integrity_check") == [("ok",)]
+    if database.server_log is not None:  # PostgreSQL: each pooled connection said goodbye
+        # Once db's server processes are gone, each has logged how its connection ended.
+        poll_until(
+            lambda: database.fetch(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = 'db-proxy' AND datname = current_database()"
+            ),
+            lambda rows: rows == [(0,)],
+            timeout=10,
+            what="db's connections gone from pg_stat_activity",
+        )
+        with database.server_log.open("rb") as log:
+            log.seek(server_log_before)
+            assert b"unexpected EOF on client connection" not in log.read()
+    assert {email.split("@")[0] for email in database.emails()} == created

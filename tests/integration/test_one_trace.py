@@ -7,11 +7,15 @@ exactly as they would to the collector.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import httpx
+import pytest
 
 from support.chain import DB, GATEWAY, SERVER_ATTRIBUTES, USERS, expected_tree, span_count
+from support.databases import make_database
 from support.otlp import OtlpReceiver
+from support.services import running_chain
 from support.traces import Node, build_tree, poll_until, server_spans, span_id_of, trace_id_of
 
 
@@ -29,7 +33,7 @@ def wait_for_trace(
 
 
 def test_create_user_is_one_trace_across_three_services(
-    gateway_url: str, receiver: OtlpReceiver
+    gateway_url: str, receiver: OtlpReceiver, backend: str
 ) -> None:
     email = f"{uuid.uuid4().hex[:12]}@example.com"
     response = httpx.post(f"{gateway_url}/api/users", json={"name": "Ada", "email": email})
@@ -57,7 +61,7 @@ def test_create_user_is_one_trace_across_three_services(
             events = [e for e in node.span.events if e != "connected"]
             assert events == ["request sent", "response headers received"], node.span.name
     insert = tree.find(lambda span: span.name.startswith("INSERT"))[0]
-    assert insert.attributes["db.system"] == "sqlite"
+    assert insert.attributes["db.system"] == backend  # "sqlite" or "postgresql"
     assert insert.attributes["db.statement"].startswith("INSERT INTO users")
     assert email not in insert.attributes["db.statement"]  # values stay bound parameters
 
@@ -113,3 +117,32 @@ def test_caller_trace_is_continued_and_unsampled_caller_is_followed(
     tree = wait_for_trace(receiver, caller_trace, 8, remote_parent="00f067aa0ba902b7")
     assert tree.shape() == expected_tree("GET", "/api/users", "/users", sql=("SELECT", "SELECT"))
     assert receiver.spans(unsampled_trace) == []
+
+
+def test_sql_spans_on_postgresql_under_the_database_semconv_opt_in(
+    request: pytest.FixtureRequest, receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    """``OTEL_SEMCONV_STABILITY_OPT_IN=database/dup``: the stable names beside the old ones."""
+    database = make_database(request, "postgresql", tmp_path)
+    env = {"OTEL_SEMCONV_STABILITY_OPT_IN": "database/dup"}
+    with running_chain(receiver, tmp_path, env, database) as url:
+        email = f"{uuid.uuid4().hex[:12]}@example.com"
+        response = httpx.post(f"{url}/api/users", json={"name": "Ada", "email": email})
+        assert response.status_code == 201, response.text
+        expected = expected_tree("POST", "/api/users", "/users", sql=("INSERT",))
+        tree = wait_for_trace(
+            receiver, trace_id_of(response.headers["traceparent"]), span_count(expected)
+        )
+    assert tree.shape() == expected
+    (insert,) = tree.find(lambda span: span.name.startswith("INSERT"))
+    old_and_stable = {
+        "db.system": "db.system.name",
+        "db.statement": "db.query.text",
+        "db.name": "db.namespace",
+    }
+    for old, stable in old_and_stable.items():
+        assert insert.attributes[stable] == insert.attributes[old], stable
+    assert insert.attributes["db.system.name"] == "postgresql"
+    assert insert.attributes["db.namespace"] == database.name
+    assert insert.attributes["db.query.text"].startswith("INSERT INTO users")
+    assert email not in insert.attributes["db.query.text"]  # values stay bound parameters

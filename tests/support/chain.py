@@ -30,7 +30,8 @@ def expected_tree(
     """The exact shape of one request's trace (see ``support.traces.Node.shape``).
 
     ``route`` is the route users and db share (``/users/{id}``); ``sql`` the labels of
-    db's SQL spans, which always include ``connect`` for the pooled connection.
+    db's SQL spans, which always include ``connect`` for the pooled connection (on
+    SQLite and on PostgreSQL alike).
     ``db_children`` replaces those SQL spans when db does something else.
     """
     if db_children is None:

@@ -10,6 +10,7 @@ import httpx
 
 from tools.run import ServiceGroup, chain
 
+from .databases import Database, sqlite_database
 from .otlp import OtlpReceiver
 from .ports import free_ports
 from .traces import poll_until, trace_id_of
@@ -17,11 +18,15 @@ from .traces import poll_until, trace_id_of
 
 @contextmanager
 def running_chain(
-    receiver: OtlpReceiver, workdir: Path, env: Mapping[str, str] | None = None
+    receiver: OtlpReceiver,
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    database: Database | None = None,
 ) -> Iterator[str]:
     """db, users and gateway on free ports, exporting to ``receiver``; yields the gateway URL.
 
-    ``env`` adds to (or overrides) every service's environment.
+    ``env`` adds to (or overrides) every service's environment; db keeps its users in
+    ``database`` (default: a SQLite file in ``workdir``).
     """
     gateway, users, db = free_ports(3)
     group = ServiceGroup(
@@ -29,7 +34,7 @@ def running_chain(
         env={
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "50",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'users.db'}",
+            "DATABASE_URL": (database or sqlite_database(workdir)).url,
             **(env or {}),
         },
         log_dir=workdir / "logs",

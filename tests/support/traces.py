@@ -41,9 +41,9 @@ class Node:
     def shape(self) -> tuple[str, str, str, tuple[Any, ...]]:
         """``(service, kind, label, (children...))``: what a tree assertion compares.
 
-        The label is the span name, except for SQL spans, whose names end in the
-        database's file path; they are labelled by their first word (``INSERT``,
-        ``SELECT``, ``connect``).
+        The label is the span name, except for SQL spans, whose names may end in
+        the database's file path or name; they are labelled by their first word
+        (``INSERT``, ``SELECT``, ``connect``), the same on SQLite and PostgreSQL.
         """
         return (
             self.span.service,

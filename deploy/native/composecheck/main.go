@@ -1,8 +1,9 @@
 // composecheck loads a Compose file the way `docker compose` does (with compose-go,
 // the loader the Docker Compose CLI itself is built on): schema validation,
-// interpolation from --env-file, normalisation and consistency checks. It prints the
-// normalised project as JSON (like `docker compose config --format json`) on success,
-// and the loader's error with exit status 1 otherwise. Used by tests/deploy.
+// interpolation from --env-file, profiles from COMPOSE_PROFILES, normalisation and
+// consistency checks. It prints the normalised project as JSON (like `docker compose
+// config --format json`) on success, and the loader's error with exit status 1
+// otherwise. Used by tests/deploy.
 package main
 
 import (
@@ -24,7 +25,8 @@ func main() {
 	if *envFile != "" {
 		fns = append(fns, cli.WithEnvFiles(*envFile))
 	}
-	fns = append(fns, cli.WithDotEnv)
+	// Profiles from COMPOSE_PROFILES, as `docker compose` takes them.
+	fns = append(fns, cli.WithDotEnv, cli.WithDefaultProfiles())
 	if *name != "" {
 		fns = append(fns, cli.WithName(*name))
 	}

@@ -1,1 +1,1 @@
-"""The database proxy: HTTP CRUD over SQLite, each statement a span."""
+"""The database proxy: HTTP CRUD over SQLite or PostgreSQL, each statement a span."""

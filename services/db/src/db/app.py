@@ -6,13 +6,18 @@ from cello_telemetry import App, OpenTelemetryConfig, instrument_engine
 from cello_telemetry.health import add_health
 
 from . import routes
-from .database import UserStore, create_engine, create_schema
+from .database import UserStore, create_engine, prepare_database
 from .scenarios import Scenarios
 from .settings import RECORDED_BAGGAGE, SERVICE_NAME, Settings
 
 
 def create_app(settings: Settings) -> App:
-    """The db proxy: telemetry, request ids, the schema at start-up, and the routes."""
+    """The db proxy: telemetry, request ids, the schema at start-up, and the routes.
+
+    Raises:
+        ConfigError: the database in ``settings`` cannot be reached.
+    """
+    prepare_database(settings.database_url, settings.database_timeout)
     app = App()
     app.enable_request_id()
     app.record_baggage(*RECORDED_BAGGAGE)
@@ -23,13 +28,12 @@ def create_app(settings: Settings) -> App:
             sampling_rate=1.0,
         )
     )
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings.pool_size, settings.database_timeout)
 
     @app.on_event("startup")
     async def startup() -> None:
-        # The schema is created before the engine is instrumented, so start-up DDL
-        # does not show up as stray one-span traces.
-        await create_schema(engine)
+        # The schema exists already (prepare_database, on an engine of its own), so
+        # start-up DDL does not show up as stray one-span traces.
         instrument_engine(engine)
 
     @app.on_event("shutdown")
@@ -37,5 +41,5 @@ def create_app(settings: Settings) -> App:
         await engine.dispose()
 
     add_health(app, SERVICE_NAME, demo_scenarios=settings.demo.enabled)
-    routes.register(app, UserStore(engine), Scenarios(settings.demo))
+    routes.register(app, UserStore(engine, settings.database_timeout), Scenarios(settings.demo))
     return app

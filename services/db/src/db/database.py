@@ -1,11 +1,15 @@
-"""The users table and the queries on it: SQLAlchemy 2 async on aiosqlite.
+"""The users table and the queries on it: SQLAlchemy 2 async on SQLite or PostgreSQL.
 
 Every statement is built with SQLAlchemy Core, so values always travel as bound
-parameters; no SQL is ever assembled from strings.
+parameters; no SQL is ever assembled from strings. The same code runs on both
+databases: only :func:`create_engine` knows which one it talks to.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,15 +23,18 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
+    exc,
     func,
     insert,
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from cello_telemetry import HTTPError
+from cello_telemetry.env import ConfigError
+
+from .settings import SERVICE_NAME
 
 metadata = MetaData()
 
@@ -38,19 +45,40 @@ users = Table(
     Column("name", String(100), nullable=False),
     Column("email", String(254), nullable=False, unique=True),
     Column("created_at", String(32), nullable=False),
-    # AUTOINCREMENT: a deleted user's id is never handed out again.
+    # AUTOINCREMENT: a deleted user's id is never handed out again (a PostgreSQL
+    # sequence never hands one out twice anyway).
     sqlite_autoincrement=True,
 )
 
 _COLUMNS = (users.c.id, users.c.name, users.c.email, users.c.created_at)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url`` with WAL, a busy timeout and durable commits."""
-    database = make_url(url).database
+def create_engine(url: str, pool_size: int = 10, timeout: float = 1.0) -> AsyncEngine:
+    """An async engine for ``url``: at most ``pool_size`` connections, none waited for
+    longer than ``timeout``.
+
+    The pool has no overflow: its bound is what a database server's
+    ``max_connections`` is planned with. On PostgreSQL ``timeout`` also bounds
+    connecting and each statement, and every pooled connection is tested before use,
+    so db reconnects by itself after the server restarts.
+    """
+    parsed = make_url(url)
+    pool = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": timeout}
+    if parsed.get_backend_name() == "postgresql":
+        # asyncpg: `timeout` bounds connecting, `command_timeout` each statement; the
+        # application name shows db's connections in pg_stat_activity.
+        connect_args = {
+            "timeout": timeout,
+            "command_timeout": timeout,
+            "server_settings": {"application_name": SERVICE_NAME},
+        }
+        return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
+    database = parsed.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+        engine = create_async_engine(url, **pool)
+    else:  # an in-memory database lives in its one connection, which SQLAlchemy keeps
+        engine = create_async_engine(url)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -72,11 +100,59 @@ async def create_schema(engine: AsyncEngine) -> None:
         await connection.run_sync(metadata.create_all)
 
 
-class UserStore:
-    """The four operations the proxy offers, each one transaction."""
+def prepare_database(url: str, timeout: float = 1.0) -> None:
+    """Create the schema before db serves, on a connection of its own.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    Raises:
+        ConfigError: the database cannot be reached, so db does not start at all
+            rather than answer ``/health`` while every request would fail.
+    """
+
+    async def prepare() -> None:
+        engine = create_engine(url, pool_size=1, timeout=timeout)
+        try:
+            await create_schema(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(prepare())
+    except (OSError, exc.DBAPIError) as error:
+        shown = make_url(url).render_as_string(hide_password=True)
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        raise ConfigError(f"DATABASE_URL={shown}: cannot create the schema ({reason})") from None
+
+
+class UserStore:
+    """The four operations the proxy offers, each one transaction.
+
+    A database that refuses connections, drops them or does not answer in time
+    becomes a 503 or 504 problem naming the database, never a hang or a bare 500.
+    """
+
+    def __init__(self, engine: AsyncEngine, timeout: float = 1.0) -> None:
         self._engine = engine
+        self._timeout = timeout
+
+    @asynccontextmanager
+    async def _connect(self, transaction: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; in a transaction that commits on exit if asked for."""
+        opened = self._engine.begin() if transaction else self._engine.connect()
+        try:
+            async with opened as connection:
+                yield connection
+        except exc.TimeoutError:  # the pool: no connection came free in time
+            raise HTTPError(503, "the database is busy: no free connection") from None
+        except TimeoutError:
+            raise HTTPError(
+                504, f"the database did not answer within {self._timeout:g} s"
+            ) from None
+        except OSError:  # refused, reset, unreachable: while connecting
+            raise HTTPError(503, "the database is unavailable") from None
+        except exc.DBAPIError as error:
+            if error.connection_invalidated or isinstance(error, exc.OperationalError):
+                raise HTTPError(503, "the database is unavailable") from None
+            raise
 
     async def create(self, name: str, email: str) -> dict[str, Any]:
         """Insert a user; 409 when the e-mail address is taken (even by a racing insert)."""
@@ -85,9 +161,9 @@ class UserStore:
             insert(users).values(name=name, email=email, created_at=created_at).returning(*_COLUMNS)
         )
         try:
-            async with self._engine.begin() as connection:
+            async with self._connect(transaction=True) as connection:
                 row = (await connection.execute(statement)).one()
-        except IntegrityError:
+        except exc.IntegrityError:
             # The UNIQUE constraint, not a prior SELECT, decides: that is what makes
             # two concurrent creates with the same address give exactly one 201.
             raise HTTPError(409, "a user with this email already exists") from None
@@ -95,7 +171,7 @@ class UserStore:
 
     async def get(self, user_id: int) -> dict[str, Any]:
         """One user, or 404."""
-        async with self._engine.connect() as connection:
+        async with self._connect() as connection:
             row = (await connection.execute(select(*_COLUMNS).where(users.c.id == user_id))).first()
         if row is None:
             raise HTTPError(404, f"user {user_id} does not exist")
@@ -104,7 +180,7 @@ class UserStore:
     async def list(self, limit: int, offset: int) -> dict[str, Any]:
         """A page of users in id order, with the total count."""
         page = select(*_COLUMNS).order_by(users.c.id).limit(limit).offset(offset)
-        async with self._engine.connect() as connection:
+        async with self._connect() as connection:
             rows = (await connection.execute(page)).all()
             total = (await connection.execute(select(func.count()).select_from(users))).scalar_one()
         return {
@@ -122,7 +198,7 @@ class UserStore:
         """
         ids = select(users.c.id).order_by(users.c.id).limit(limit).offset(offset)
         one = select(*_COLUMNS).where(users.c.id == bindparam("user_id"))
-        async with self._engine.connect() as connection:
+        async with self._connect() as connection:
             rows = []
             for user_id in (await connection.execute(ids)).scalars().all():
                 row = (await connection.execute(one, {"user_id": user_id})).first()
@@ -138,7 +214,7 @@ class UserStore:
 
     async def delete(self, user_id: int) -> None:
         """Delete a user, or 404."""
-        async with self._engine.begin() as connection:
+        async with self._connect(transaction=True) as connection:
             result = await connection.execute(delete(users).where(users.c.id == user_id))
         if result.rowcount == 0:
             raise HTTPError(404, f"user {user_id} does not exist")

@@ -14,33 +14,47 @@ RECORDED_BAGGAGE = ("demo.session", "demo.scenario")
 """W3C baggage entries recorded on this service's SERVER spans as ``baggage.<key>``:
 the demo session a request belongs to, and the fault scenario it asks db for."""
 
+#: The databases db runs on, by the start of their SQLAlchemy URL.
+DRIVERS = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """``HOST``/``PORT`` to listen on and the ``DATABASE_URL`` to serve.
+    """``HOST``/``PORT`` to listen on and the database to serve.
 
-    ``DATABASE_URL`` defaults to a SQLite file under ``./data/``; any SQLAlchemy
-    async URL works, e.g. ``sqlite+aiosqlite:////var/lib/db/users.db``. ``demo``
-    holds the fault scenarios' switch, off unless ``DEMO_SCENARIOS=1``.
+    ``DATABASE_URL`` defaults to a SQLite file under ``./data/``
+    (``sqlite+aiosqlite:////var/lib/db/users.db`` names another one); a
+    ``postgresql+asyncpg://user:password@host:5432/users`` URL runs the same code on
+    PostgreSQL. ``DATABASE_POOL_SIZE`` (default 10) caps the connections db holds;
+    ``DATABASE_TIMEOUT`` (seconds, default 1) bounds each wait for the database: for a
+    free pooled connection, for a new one, and on PostgreSQL for each statement. It
+    stays below users' ``DB_TIMEOUT`` (2 s), so a dead database is db's own answer.
+    ``demo`` holds the fault scenarios' switch, off unless ``DEMO_SCENARIOS=1``.
     """
 
     host: str
     port: int
     database_url: str
+    pool_size: int
+    database_timeout: float
     otlp_endpoint: str
     demo: DemoSettings
 
     @classmethod
     def from_env(cls) -> Settings:
         url = env.env_str("DATABASE_URL", "sqlite+aiosqlite:///./data/users.db")
-        if not url.startswith("sqlite+aiosqlite://"):
+        if not url.startswith(DRIVERS):
+            # Only the scheme: the rest of a URL may hold a password.
+            scheme = url.split("://", 1)[0] if "://" in url else "a URL without a scheme"
             raise env.ConfigError(
-                f"DATABASE_URL={url!r} must be a sqlite+aiosqlite:// URL (the proxy runs SQLite)"
+                f"DATABASE_URL must start with one of: {', '.join(DRIVERS)} (got {scheme})"
             )
         return cls(
             host=env.host(),
             port=env.port(8002),
             database_url=url,
+            pool_size=env.env_int("DATABASE_POOL_SIZE", 10, minimum=1, maximum=100),
+            database_timeout=env.env_float("DATABASE_TIMEOUT", 1.0, minimum=0.1, maximum=60),
             otlp_endpoint=env.env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
             demo=DemoSettings.from_env(),
         )
