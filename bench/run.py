@@ -289,7 +289,8 @@ class Bench:
         def start(name: str, component: str, downstream: str | None = None) -> tuple[str, int]:
             port = procs.free_port()
             env = {"PORT": str(port), "BENCH_COMPONENT": component,
-                   "BENCH_DATABASE": str(database), "DOWNSTREAM_URL": downstream or ""}  # fmt: skip
+                   "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+                   "DOWNSTREAM_URL": downstream or ""}  # fmt: skip
             url = f"http://127.0.0.1:{port}"
             pid = self.processes.start(f"component-{name}", ["bench/apps/component.py"], env,
                                        url + "/health")  # fmt: skip

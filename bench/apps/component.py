@@ -1,11 +1,12 @@
 """One hop's parts, one at a time: a bare Cello app that does a single thing per request.
 
-Run as ``python bench/apps/component.py`` with ``PORT`` and ``BENCH_COMPONENT`` set:
+Run as ``python bench/apps/component.py`` with ``PORT`` and ``BENCH_COMPONENT`` set
+(and ``DATABASE_URL``, a SQLite file, for the two that read):
 
 - ``bare``: an async handler returning a small dict (Cello alone);
 - ``aiosqlite``: one ``SELECT`` of a user by id on one long-lived aiosqlite connection;
 - ``sqlalchemy``: the same read through SQLAlchemy, exactly as the db service does it
-  (``db.database``: its engine, its pragmas, ``UserStore.get``);
+  (its settings from the environment, ``db.database``'s engine and pool, ``UserStore.get``);
 - ``httpx``: one ``GET`` to ``DOWNSTREAM_URL`` with one ``AsyncClient`` held for the life
   of the app; pointed at another component, it makes a hop of a bare chain.
 
@@ -16,7 +17,6 @@ included), which ``/proc/PID/status`` alone does not give.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
 import sqlite3
@@ -26,22 +26,24 @@ from typing import Any
 import aiosqlite
 import cello
 import httpx
+from sqlalchemy.engine import make_url
 
-from db.database import UserStore, create_engine, create_schema
+from db.database import UserStore, create_engine, prepare_database
+from db.settings import Settings
 
+DEFAULT_URL = "sqlite+aiosqlite:///component.db"
 READ = "SELECT id, name, email, created_at FROM users WHERE id = ?"
 
 
-def seed(path: Path) -> None:
-    """The db service's table with one user (id 1), written with the stdlib driver."""
+def _database() -> Path:
+    """The SQLite file of ``DATABASE_URL`` (db's own variable)."""
+    return Path(make_url(os.environ.get("DATABASE_URL", DEFAULT_URL)).database or "")
 
-    async def schema() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{path}")
-        await create_schema(engine)
-        await engine.dispose()
 
-    asyncio.run(schema())
-    with sqlite3.connect(path) as connection:
+def seed() -> None:
+    """db's table, made by db's own start-up code, with one user (id 1)."""
+    prepare_database(os.environ.get("DATABASE_URL", DEFAULT_URL))
+    with sqlite3.connect(_database()) as connection:
         connection.execute(
             "INSERT OR IGNORE INTO users (id, name, email, created_at) VALUES (1, ?, ?, ?)",
             ("Ada", "ada@example.com", "2026-01-01T00:00:00.000Z"),
@@ -52,7 +54,7 @@ def create_app(component: str) -> cello.App:
     """A bare Cello app whose ``GET /`` does ``component`` once."""
     app = cello.App()
     state: dict[str, Any] = {}
-    database = Path(os.environ.get("BENCH_DATABASE", "component.db"))
+    database = _database()
     downstream = os.environ.get("DOWNSTREAM_URL", "")
 
     @app.on_event("startup")
@@ -60,7 +62,11 @@ def create_app(component: str) -> cello.App:
         if component == "aiosqlite":
             state["db"] = await aiosqlite.connect(database)
         elif component == "sqlalchemy":
-            state["store"] = UserStore(create_engine(f"sqlite+aiosqlite:///{database}"))
+            settings = Settings.from_env()
+            engine = create_engine(
+                settings.database_url, settings.pool_size, settings.database_timeout
+            )
+            state["store"] = UserStore(engine, settings.database_timeout)
         elif component == "httpx":
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
             state["client"] = httpx.AsyncClient(base_url=downstream, limits=limits)
@@ -92,7 +98,7 @@ def create_app(component: str) -> cello.App:
 if __name__ == "__main__":
     component = os.environ["BENCH_COMPONENT"]
     if component in ("aiosqlite", "sqlalchemy"):
-        seed(Path(os.environ.get("BENCH_DATABASE", "component.db")))
+        seed()
     create_app(component).run(
         host="127.0.0.1", port=int(os.environ["PORT"]), workers=1, debug=False, logs=False
     )
