@@ -14,6 +14,7 @@ import cello
 
 from cello_telemetry import App, OpenTelemetryConfig
 from cello_telemetry.health import add_health
+from cello_telemetry.logs import configure_logging
 
 
 def create_app(plain: bool) -> cello.App:
@@ -39,7 +40,10 @@ def create_app(plain: bool) -> cello.App:
 
 
 if __name__ == "__main__":
+    plain = os.environ.get("BENCH_PLAIN") == "1"
+    if not plain:  # the JSON log at LOG_LEVEL, installed as serve.py does for the services
+        configure_logging("echo")
     # Cello's access log is off, as in the real services (serve.py): we measure tracing.
-    create_app(os.environ.get("BENCH_PLAIN") == "1").run(
+    create_app(plain).run(
         host="127.0.0.1", port=int(os.environ["PORT"]), workers=1, debug=False, logs=False
     )
