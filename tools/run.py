@@ -88,6 +88,10 @@ class ServiceGroup:
                 f"ports already in use: {', '.join(busy)}; stop the old processes first "
                 "(make down, or find them with: ss -ltnp)"
             )
+        deadline = time.monotonic() + timeout
+        # Downstream first, each healthy before the next starts (as compose's
+        # depends_on: service_healthy): a service opens its connection to the next
+        # one at start-up, so that one must be answering by then.
         for service in self.services:
             env = {**self._env, "PORT": str(service.port), **service.env}
             output: IO[bytes] | None = None
@@ -101,8 +105,6 @@ class ServiceGroup:
                 stdout=output if output is not None else subprocess.DEVNULL,
                 stderr=output,
             )
-        deadline = time.monotonic() + timeout
-        for service in self.services:
             self._wait_healthy(service, deadline)
 
     def _wait_healthy(self, service: Service, deadline: float) -> None:

@@ -111,6 +111,9 @@ class Chain:
     def start(self, *names: str, timeout: float = 60) -> None:
         """Start ``names`` (default: all three, db first) and wait until each is healthy."""
         names = names or ("db", "users", "gateway")
+        deadline = time.monotonic() + timeout
+        # One after the other, each healthy before the next: a service opens its
+        # connection to the next one at start-up (as tools.run does it).
         for name in names:
             service = self.services[name]
             if port_in_use(service.port):
@@ -123,8 +126,6 @@ class Chain:
                 stdout=log,
                 stderr=log,
             )
-        deadline = time.monotonic() + timeout
-        for name in names:
             self._wait_healthy(name, deadline)
 
     def _wait_healthy(self, name: str, deadline: float) -> None:

@@ -44,7 +44,7 @@ def test_pool_and_timeout_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_TIMEOUT", "DB_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings.from_env()
-    assert (settings.pool_size, settings.database_timeout) == (10, 1.0)
+    assert (settings.pool_size, settings.database_timeout) == (16, 1.0)
     # Below users' default wait for db (DB_TIMEOUT, 2 s): a dead database is db's answer.
     assert settings.database_timeout < 2.0
 

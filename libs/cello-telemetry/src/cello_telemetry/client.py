@@ -27,8 +27,12 @@ from .errors import HTTPError
 _ROUTE: Final = "cello_telemetry.route"
 
 #: Connections kept open to one peer: at least the concurrency a service expects, so a
-#: burst does not open and close connections per request. Idle ones close after 5 s.
-DEFAULT_LIMITS: Final = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+#: burst does not open and close connections per request. An idle one is closed after
+#: 25 s, before Cello's own 30 s idle timeout, so the client, not the server, ends it and
+#: no request is ever sent on a connection the server is closing.
+DEFAULT_LIMITS: Final = httpx.Limits(
+    max_connections=64, max_keepalive_connections=32, keepalive_expiry=25.0
+)
 
 # httpcore's progress (its documented ``trace`` request extension) -> CLIENT span events,
 # so the time between this span's start and the peer's SERVER span reads in the trace.

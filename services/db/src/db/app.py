@@ -29,17 +29,21 @@ def create_app(settings: Settings) -> App:
         )
     )
     engine = create_engine(settings.database_url, settings.pool_size, settings.database_timeout)
+    store = UserStore(engine, settings.database_timeout)
 
     @app.on_event("startup")
     async def startup() -> None:
-        # The schema exists already (prepare_database, on an engine of its own), so
-        # start-up DDL does not show up as stray one-span traces.
+        # Cello answers nothing until start-up hooks return, so /health says ready only
+        # once every pooled connection is open and the statements are compiled. Both
+        # happen before the engine is instrumented, so they make no stray traces (the
+        # schema exists already: prepare_database, on an engine of its own).
+        await store.warm_up()
         instrument_engine(engine)
 
     @app.on_event("shutdown")
     async def shutdown() -> None:
         await engine.dispose()
 
-    add_health(app, SERVICE_NAME, demo_scenarios=settings.demo.enabled)
-    routes.register(app, UserStore(engine, settings.database_timeout), Scenarios(settings.demo))
+    add_health(app, SERVICE_NAME, demo_scenarios=settings.demo.enabled, database=store.pool_status)
+    routes.register(app, store, Scenarios(settings.demo))
     return app

@@ -25,7 +25,7 @@ class Settings:
     ``DATABASE_URL`` defaults to a SQLite file under ``./data/``
     (``sqlite+aiosqlite:////var/lib/db/users.db`` names another one); a
     ``postgresql+asyncpg://user:password@host:5432/users`` URL runs the same code on
-    PostgreSQL. ``DATABASE_POOL_SIZE`` (default 10) caps the connections db holds;
+    PostgreSQL. ``DATABASE_POOL_SIZE`` (default 16) caps the connections db holds;
     ``DATABASE_TIMEOUT`` (seconds, default 1) bounds each wait for the database: for a
     free pooled connection, for a new one, and on PostgreSQL for each statement. It
     stays below users' ``DB_TIMEOUT`` (2 s), so a dead database is db's own answer.
@@ -53,7 +53,7 @@ class Settings:
             host=env.host(),
             port=env.port(8002),
             database_url=url,
-            pool_size=env.env_int("DATABASE_POOL_SIZE", 10, minimum=1, maximum=100),
+            pool_size=env.env_int("DATABASE_POOL_SIZE", 16, minimum=1, maximum=100),
             database_timeout=env.env_float("DATABASE_TIMEOUT", 1.0, minimum=0.1, maximum=60),
             otlp_endpoint=env.env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
             demo=DemoSettings.from_env(),
