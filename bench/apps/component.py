@@ -6,7 +6,8 @@ Run as ``python bench/apps/component.py`` with ``PORT`` and ``BENCH_COMPONENT`` 
 - ``bare``: an async handler returning a small dict (Cello alone);
 - ``aiosqlite``: one ``SELECT`` of a user by id on one long-lived aiosqlite connection;
 - ``sqlalchemy``: the same read through SQLAlchemy, exactly as the db service does it
-  (its settings from the environment, ``db.database``'s engine and pool, ``UserStore.get``);
+  (its settings from the environment, ``db.database``'s engine, pool and warm-up,
+  ``UserStore.get``);
 - ``httpx``: one ``GET`` to ``DOWNSTREAM_URL`` with one ``AsyncClient`` held for the life
   of the app; pointed at another component, it makes a hop of a bare chain.
 
@@ -67,6 +68,7 @@ def create_app(component: str) -> cello.App:
                 settings.database_url, settings.pool_size, settings.database_timeout
             )
             state["store"] = UserStore(engine, settings.database_timeout)
+            await state["store"].warm_up()  # as db's start-up: the pool open, reads compiled
         elif component == "httpx":
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
             state["client"] = httpx.AsyncClient(base_url=downstream, limits=limits)
