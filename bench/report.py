@@ -255,14 +255,14 @@ def ratio_rows(parts: dict[str, dict], read: dict[str, dict]) -> list[dict[str, 
             rest = ""
         elif key == "p99_p50":
             spread = floor["load_p99_ms"] / floor["load_p50_ms"]
-            rest = f"queueing: three bare hops alone {spread:.2g}x"
+            rest = f"the three bare hops alone have {spread:.2g}x (queueing, not a part)"
         elif key == "traced":
             added = {k: read["cello s=1.0"]["cpu_us_by"][k] - v
                      for k, v in read["cello off"]["cpu_us_by"].items()}  # fmt: skip
-            rest = f"{TRACING}: " + ", ".join(f"{k} +{v:,.0f} µs CPU" for k, v in added.items())
+            rest = "tracing adds " + ", ".join(f"{k} +{v:,.0f} µs CPU" for k, v in added.items())
         else:
             name, share = _largest(p50 if key == "p50" else cpu, traced=False)
-            rest = f"{name}: {share:.0f} % of the untraced read"
+            rest = f"largest part: {name}, {share:.0f} % of the untraced read"
         rows.append({
             "key": key, "label": label, "target": f"{'≤' if at_most else '≥'} {limit:.3g}x",
             "before": before[key] if before else None, "now": value,
@@ -286,7 +286,7 @@ def targets(
          *_at_most(by["s=0"]["added_us"], 20, " µs")),
     ]  # fmt: skip
     for r in ratio_rows({p["config"]: p for p in parts}, read):
-        verdict = r["verdict"] + (f"; largest part: {r['rest']}" if r["rest"] else "")
+        verdict = r["verdict"] + (f"; {r['rest']}" if r["rest"] else "")
         issue = "issues 9 and 11" if r["key"] == "traced" else "issue 11"
         rows.append((f"{issue}: {r['label']} {r['target']}", f"{_num(r['now'])}x", verdict))
     traced_chain = [r for r in chain if r["config"] == "cello s=1.0"]
@@ -407,7 +407,7 @@ def hops(results: dict[str, Any], parts: list[dict], chain: list[dict]) -> str:
     )  # fmt: skip
     ratio_table = _md(
         ["figure (the chain's read against the bare echo, same rounds)", "target", "before",
-         "now", "verdict", "largest part of the rest"],
+         "now", "verdict", "where the rest is"],
         [[r["label"], r["target"], _x(r["before"]), _x(r["now"]), r["verdict"], r["rest"]]
          for r in ratio_rows(part, read)],
     )  # fmt: skip

@@ -51,7 +51,9 @@ def test_a_missed_target_names_the_largest_part_of_the_untraced_read() -> None:
     cpu = rows["chain CPU per read / echo's"]
     # 5000 / 100 = 50x against 0.75 x issue 11's 30x; httpx: 2 x (1100 - 100) of 5000.
     assert (cpu["now"], cpu["verdict"]) == (50.0, "missed")
-    assert cpu["rest"] == "httpx call x2 (httpx minus bare): 40 % of the untraced read"
+    assert cpu["rest"] == (
+        "largest part: httpx call x2 (httpx minus bare), 40 % of the untraced read"
+    )
     assert rows["untraced chain req/s / echo's"]["verdict"] == "met"  # 0.025x
     assert rows["chain p99 / p50, both at 16 connections"]["verdict"] == "met"  # 2x
     assert rows["traced (1.0) chain req/s / untraced"]["verdict"] == "met"  # 0.8x
@@ -67,4 +69,4 @@ def test_a_missed_traced_target_says_what_tracing_adds_per_service() -> None:
     read = {**READ, "cello s=1.0": {**READ["cello s=1.0"], "x_off": 0.5}}
     traced = next(r for r in report.ratio_rows(PARTS, read) if r["label"].startswith("traced"))
     assert traced["verdict"] == "missed"
-    assert traced["rest"].endswith("gateway +500 µs CPU, users +250 µs CPU, db +250 µs CPU")
+    assert traced["rest"] == "tracing adds gateway +500 µs CPU, users +250 µs CPU, db +250 µs CPU"
