@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -19,7 +20,6 @@ import httpx
 import pytest
 from deploytools import DEPLOY, REPO
 
-from services.run import port_in_use
 from support.backends import jaeger_spans, wait_for_trace
 from support.chain import expected_tree, span_count
 from support.traces import trace_id_of
@@ -27,6 +27,12 @@ from support.traces import trace_id_of
 pytestmark = pytest.mark.e2e
 
 PG_PORT = 15432
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _stack(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
