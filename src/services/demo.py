@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services import baggage, config
+from services import baggage, config, red
 from services.backends import Backends
 from services.db.scenarios import FLAKY_DB, N_PLUS_ONE, SLOW_DB
 
@@ -208,6 +208,8 @@ def _run(runner: Tour) -> int:
         print(f"\nNo visible effect in: {'; '.join(runner.ignored)}. db ignores "
               f"{baggage.SCENARIO} unless started with DEMO_SCENARIOS=1: "
               f"`make down && {START_HINT}`, then `make demo` again.")  # fmt: skip
+    print()
+    red.report(runner.http)
     return 0 if complete else 1
 
 
