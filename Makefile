@@ -33,7 +33,7 @@ test-integration: $(STAMP) ## Run the integration tests (real services on loopba
 test-e2e: $(STAMP) ## Run the end-to-end tests against Jaeger and Zipkin (starts and stops the stack)
 	@$(PY) -m pytest -m e2e
 
-up: $(STAMP) ## Start the whole stack in the background (Docker Compose, or natively without Docker)
+up: $(STAMP) ## Start the whole stack in the background (Docker Compose or native; SAMPLING=tail to tail-sample)
 	@deploy/stack.sh up
 
 down: ## Stop everything `make up` started
@@ -63,9 +63,12 @@ bench: ## Benchmark tracing cost, the chain vs FastAPI, time to trace, footprint
 RATE ?= 20
 DURATION ?= 30
 
-.PHONY: demo load
+.PHONY: demo load red
 demo: $(STAMP) ## Tour the running stack (requests, errors, DEMO_SCENARIOS=1 faults) with trace links
 	@$(PY) -m services.demo
+
+red: $(STAMP) ## Print requests, errors and p50/p99 per service from the collector's RED metrics
+	@$(PY) -m services.red
 
 load: $(STAMP) ## Steady mixed traffic to the gateway, RATE=20 req/s for DURATION=30 s, then a summary
 	@$(PY) -m services.load --rate $(RATE) --duration $(DURATION)

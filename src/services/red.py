@@ -158,8 +158,9 @@ def report(http: httpx.Client) -> bool:
     except httpx.HTTPError as exc:
         print(f"No RED metrics: the collector's metrics page {url} does not answer ({exc}).")
         return False
-    print(f"RED metrics from every span, before sampling ({url}; SERVER spans since the")
-    print("collector started, durations estimated from the histogram buckets):")
+    print(f"RED metrics per service from {url}")
+    print("(SERVER spans since the collector started, every one counted before sampling;")
+    print(" p50/p99 estimated from the histogram buckets):")
     print(table(rows) if rows else "    (no spans counted yet)")
     return True
 
