@@ -164,9 +164,7 @@ def run(tail_sampling_gateway: str) -> Run:
 
         mix = ["plain"] * PLAIN + ["failing"] * FAILING + ["slow"] * SLOW
         random.Random(13).shuffle(mix)  # interleaved, so no class owns a time window
-        mix_kinds = ("plain", "failing", "slow")
-        for kind in mix_kinds:
-            result.ids[kind] = []
+        result.ids.update({kind: [] for kind in ("plain", "failing", "slow")})
         for kind in mix:
             scenario = SCENARIO[kind]
             headers = {"baggage": f"demo.scenario={scenario}"} if scenario else {}
@@ -197,8 +195,8 @@ def run(tail_sampling_gateway: str) -> Run:
         assert found.jaeger == found.zipkin
         result.kept = set(found.jaeger)
         result.collector = collector_metrics(http) - before
-        # span_metrics counted each span when it arrived and flushes every 5 s; the last
-        # decision came 10 s (decision_wait) after the last span, so all is flushed.
+        # span_metrics counted each span as it arrived and flushes every 5 s; the last
+        # decision came about 10 s (decision_wait) after the last span: all is flushed.
         result.calls = Counter(red.server_calls(red.read(RED_METRICS_URL, http))) - calls_before
         result.histogram = _histogram(http) - histogram_before
         rss = [s.value for s in red.read(COLLECTOR_METRICS_URL, http)
