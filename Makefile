@@ -62,6 +62,7 @@ clean: ## Remove the virtual environment and local data
 .PHONY: bench
 bench: ## Benchmark tracing cost, the chain vs FastAPI, time to trace, footprint (docs/benchmarks/)
 	@BENCH_STACK=$${BENCH_STACK:-1} bench/run.sh
+	@$(PY) -m bench.hop_gaps | tee docs/benchmarks/hop-gaps.txt
 
 RATE ?= 20
 DURATION ?= 30
