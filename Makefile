@@ -35,7 +35,7 @@ test-e2e: $(STAMP) ## Run the end-to-end tests against Jaeger and Zipkin (starts
 
 DB ?= sqlite
 
-up: $(STAMP) ## Start the whole stack in the background (Docker, or natively); DB=postgres for PostgreSQL
+up: $(STAMP) ## Start the whole stack in the background (Docker, or natively); DB=postgres, SAMPLING=tail
 	@DB=$(DB) deploy/stack.sh up
 
 down: ## Stop everything `make up` started
@@ -62,13 +62,17 @@ clean: ## Remove the virtual environment and local data
 .PHONY: bench
 bench: ## Benchmark tracing (stock SDK vs the lean fork), a hop's parts, the chain, time to trace (docs/benchmarks/)
 	@BENCH_STACK=$${BENCH_STACK:-1} bench/run.sh
+	@$(PY) -m bench.hop_gaps | tee docs/benchmarks/hop-gaps.txt
 
 RATE ?= 20
 DURATION ?= 30
 
-.PHONY: demo load
+.PHONY: demo load red
 demo: $(STAMP) ## Tour the running stack (requests, errors, DEMO_SCENARIOS=1 faults) with trace links
 	@$(PY) -m tools.demo
+
+red: $(STAMP) ## Print requests, errors and p50/p99 per service from the collector's RED metrics
+	@$(PY) -m tools.red
 
 load: $(STAMP) ## Steady mixed traffic to the gateway, RATE=20 req/s for DURATION=30 s, then a summary
 	@$(PY) -m tools.load --rate $(RATE) --duration $(DURATION)

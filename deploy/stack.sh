@@ -16,6 +16,8 @@
 # DB=sqlite|postgres: where db keeps its users (default sqlite). postgres runs a PostgreSQL
 #   container (compose profile `postgres`), or natively a throwaway cluster on 127.0.0.1:15432
 #   (tools/pgcluster.py; its data is removed again by `down`).
+# SAMPLING=head|tail (default head): the collector loads deploy/sampling/$SAMPLING.yaml on
+#   top of deploy/otel-collector.yaml; tail keeps error, slow and 10 % of the other traces.
 # UP_TIMEOUT (seconds, default 120) bounds the wait for each component to become healthy.
 set -euo pipefail
 
@@ -24,6 +26,7 @@ deploy=$repo/deploy
 run=$repo/.run
 build=$deploy/native/build.sh
 compose_args=(-f "$deploy/docker-compose.yml" --env-file "$deploy/.env")
+sampling=${SAMPLING:-head}
 
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
@@ -37,7 +40,7 @@ PG_PORT=15432
 COMPONENTS=(
     "zipkin|9411|http://127.0.0.1:9411/health"
     "jaeger|14317 14318 16686 16685 14132 14133 14888|http://127.0.0.1:14133/status"
-    "otelcol|4317 4318 13133 8888|http://127.0.0.1:13133/"
+    "otelcol|4317 4318 13133 8888 8889|http://127.0.0.1:13133/"
     "postgres|$PG_PORT|postgresql://127.0.0.1:$PG_PORT/users"
     "db|8002|http://127.0.0.1:8002/health"
     "users|8001|http://127.0.0.1:8001/health"
@@ -162,6 +165,7 @@ native_down() {
         for p in $left; do say "port $p is still in use by: $(port_owner "$p")"; done
         die "ports still listening after stop:$left (not ours: stop them yourself)"
     fi
+    rm -f "$run/sampling"
     say "native stack stopped; no process of ours and none of its ports left"
 }
 
@@ -235,12 +239,16 @@ native_up() {
     fi
 
     # Already up (all requested components ours, alive and healthy)? Then nothing to do.
-    local all_up=1
+    local all_up=1 running_sampling
     for name in "${names[@]}"; do
         if ! pid_of "$name" >/dev/null || ! healthy "$(field "$name" 2)"; then all_up=0; fi
     done
+    running_sampling=$(cat "$run/sampling" 2>/dev/null || echo head)
+    if [ "$all_up" = 1 ] && [ "$running_sampling" != "$sampling" ]; then
+        die "the stack is up with SAMPLING=$running_sampling; stop it first to switch: deploy/stack.sh down"
+    fi
     if [ "$all_up" = 1 ]; then
-        say "already up: ${names[*]} (restart with: deploy/stack.sh down && deploy/stack.sh up)"
+        say "already up: ${names[*]}, SAMPLING=$sampling (restart with: deploy/stack.sh down && deploy/stack.sh up)"
         print_urls "$infra_only"
         return 0
     fi
@@ -275,7 +283,9 @@ native_up() {
     start jaeger -- "$jaeger" --config="$deploy/native/jaeger.yaml"
     wait_healthy jaeger
     start otelcol OTELCOL_LISTEN_HOST=127.0.0.1 JAEGER_OTLP_ENDPOINT=127.0.0.1:14317 \
-        ZIPKIN_ENDPOINT=http://127.0.0.1:9411/api/v2/spans -- "$otelcol" --config="$deploy/otel-collector.yaml"
+        ZIPKIN_ENDPOINT=http://127.0.0.1:9411/api/v2/spans -- "$otelcol" \
+        --config="$deploy/otel-collector.yaml" --config="$deploy/sampling/$sampling.yaml"
+    echo "$sampling" >"$run/sampling"
     wait_healthy otelcol
 
     if [ "$infra_only" != 1 ]; then
@@ -310,10 +320,12 @@ print_urls() {
     echo "    Jaeger UI/API   http://127.0.0.1:16686   (natively the UI page is a placeholder; the API works: /api/traces/{id})"
     echo "    Zipkin UI/API   http://127.0.0.1:9411"
     echo "    OTLP in         grpc 127.0.0.1:4317, http 127.0.0.1:4318"
+    echo "    RED metrics     http://127.0.0.1:8889/metrics   (no Prometheus server natively; SAMPLING=$sampling)"
 }
 
 native_status() {
     local c name ports url pid state health
+    [ -f "$run/sampling" ] && say "sampling: $(cat "$run/sampling")"
     printf '%-8s %-8s %-9s %-8s %s\n' COMPONENT PID STATE HEALTH PORTS
     for c in "${COMPONENTS[@]}"; do
         IFS='|' read -r name ports url <<<"$c"
@@ -358,10 +370,12 @@ compose_up() {
     else
         compose up -d --build --wait
     fi
-    say "compose stack is up (stop with: deploy/stack.sh down)"
+    say "compose stack is up, SAMPLING=$sampling (stop with: deploy/stack.sh down)"
     [ "$1" = 1 ] || echo "    gateway         http://127.0.0.1:8000"
-    echo "    Jaeger UI/API   http://127.0.0.1:16686"
+    echo "    Jaeger UI/API   http://127.0.0.1:16686   (Monitor tab: RED metrics from Prometheus)"
     echo "    Zipkin UI/API   http://127.0.0.1:9411"
+    echo "    Prometheus      http://127.0.0.1:9090"
+    echo "    RED metrics     http://127.0.0.1:8889/metrics"
 }
 compose_logs() {
     local args=(--tail=100) n
@@ -383,6 +397,10 @@ mode() {
 main() {
     local cmd=${1:-}
     [ $# -gt 0 ] && shift
+    case $sampling in
+        head | tail) ;;
+        *) die "SAMPLING must be 'head' or 'tail' (got '$sampling')" ;;
+    esac
     local m infra_only=0
     [ "${SERVICES:-1}" = 0 ] && infra_only=1
     case $cmd in

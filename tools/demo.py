@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx
 
 from cello_telemetry import env
-from tools import baggage
+from tools import baggage, red
 from tools.backends import Backends
 from tools.baggage import FLAKY_DB, N_PLUS_ONE, SLOW_DB
 
@@ -209,6 +209,8 @@ def _run(runner: Tour) -> int:
         print(f"\nNo visible effect in: {'; '.join(runner.ignored)}. db ignores "
               f"{baggage.SCENARIO} unless started with DEMO_SCENARIOS=1: "
               f"`make down && {START_HINT}`, then `make demo` again.")  # fmt: skip
+    print()
+    red.report(runner.http)
     return 0 if complete else 1
 
 

@@ -6,6 +6,7 @@ on the resulting model.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -55,11 +56,14 @@ def test_the_loader_rejects_invalid_files(tool: Callable[[str], Path], tmp_path:
 
 
 def test_expected_services(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"gateway", "users", "db", "otel-collector", "jaeger", "zipkin", "hc-tools"}
+    expected = {
+        *("gateway", "users", "db", "otel-collector", "jaeger", "zipkin", "hc-tools"),
+        "prometheus",
+    }
     assert set(services) == expected
 
 
-def test_only_gateway_and_the_two_uis_are_published_on_loopback(
+def test_only_gateway_the_uis_and_the_red_metrics_are_published_on_loopback(
     services: dict[str, dict[str, Any]],
 ) -> None:
     published = {
@@ -71,6 +75,8 @@ def test_only_gateway_and_the_two_uis_are_published_on_loopback(
         ("gateway", 8000, 8000, "127.0.0.1"),
         ("jaeger", 16686, 16686, "127.0.0.1"),
         ("zipkin", 9411, 9411, "127.0.0.1"),
+        ("prometheus", 9090, 9090, "127.0.0.1"),
+        ("otel-collector", 8889, 8889, "127.0.0.1"),
     }
 
 
@@ -92,6 +98,7 @@ def test_start_order_waits_for_health(services: dict[str, dict[str, Any]]) -> No
         "db": {"otel-collector", "postgres"},
         "users": {"db", "otel-collector"},
         "gateway": {"users", "otel-collector"},
+        "prometheus": {"otel-collector"},
     }
     for name, deps in expected.items():
         depends_on = services[name]["depends_on"]
@@ -123,11 +130,11 @@ def test_without_the_profile_db_runs_sqlite(services: dict[str, dict[str, Any]])
     assert services["db"]["environment"]["DATABASE_URL"].startswith("sqlite+aiosqlite:///")
 
 
-def test_db_and_collector_are_internal_only(
+def test_db_and_users_are_internal_only(
     services: dict[str, dict[str, Any]], model: dict[str, Any]
 ) -> None:
     assert model["networks"]["backend"]["internal"] is True
-    for name in ("db", "otel-collector", "users"):
+    for name in ("db", "users"):
         assert set(services[name]["networks"]) == {"backend"}, name
         assert not services[name].get("ports"), name
 
@@ -142,6 +149,7 @@ def test_images_are_pinned_to_the_versions_in_deploy_env(
     assert services["jaeger"]["image"] == f"jaegertracing/jaeger:{env['JAEGER_VERSION']}"
     assert env["JAEGER_VERSION"].startswith("2.")
     assert services["zipkin"]["image"] == f"openzipkin/zipkin:{env['ZIPKIN_VERSION']}"
+    assert services["prometheus"]["image"] == f"prom/prometheus:{env['PROMETHEUS_VERSION']}"
 
 
 def test_python_services_are_built_from_the_one_dockerfile(
@@ -172,3 +180,36 @@ def test_collector_gets_our_config(services: dict[str, dict[str, Any]]) -> None:
     assert Path(mounts["/etc/otelcol/config.yaml"]["source"]) == DEPLOY / "otel-collector.yaml"
     assert mounts["/etc/otelcol/config.yaml"]["read_only"] is True
     assert "--config=/etc/otelcol/config.yaml" in services["otel-collector"]["command"]
+    assert Path(mounts["/etc/otelcol/sampling"]["source"]) == DEPLOY / "sampling"
+
+
+@pytest.mark.parametrize("sampling", ["head", "tail"])
+def test_sampling_picks_the_collector_overlay(tool: Callable[[str], Path], sampling: str) -> None:
+    """SAMPLING from the shell reaches the collector's command; head when unset."""
+    done = subprocess.run(
+        [str(tool("composecheck")), "-f", str(COMPOSE), "--env-file", str(DEPLOY / ".env")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", **({"SAMPLING": sampling} if sampling == "tail" else {})},
+    )
+    command = json.loads(done.stdout)["services"]["otel-collector"]["command"]
+    assert command[-1] == f"--config=/etc/otelcol/sampling/{sampling}.yaml"
+    assert (DEPLOY / "sampling" / f"{sampling}.yaml").is_file()
+
+
+def test_jaeger_reads_red_metrics_from_the_prometheus_that_scrapes_the_collector(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    mounts = {v["target"]: v for v in services["jaeger"]["volumes"]}
+    assert Path(mounts["/etc/jaeger/config.yaml"]["source"]) == DEPLOY / "jaeger.yaml"
+    assert services["jaeger"]["command"] == ["--config=/etc/jaeger/config.yaml"]
+    jaeger = (DEPLOY / "jaeger.yaml").read_text()
+    assert "${env:PROMETHEUS_URL:-http://prometheus:9090}" in jaeger
+    assert re.search(r"^\s+metrics: prometheus$", jaeger, re.MULTILINE)
+    mounts = {v["target"]: v for v in services["prometheus"]["volumes"]}
+    assert Path(mounts["/etc/prometheus/prometheus.yml"]["source"]) == DEPLOY / "prometheus.yml"
+    scrape = (DEPLOY / "prometheus.yml").read_text()
+    assert 'targets: ["otel-collector:8889"]' in scrape
+    assert "${env:OTELCOL_SPANMETRICS_PORT:-8889}" in (DEPLOY / "otel-collector.yaml").read_text()

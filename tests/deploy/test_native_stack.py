@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 pytestmark = pytest.mark.e2e
 
 STACK = DEPLOY / "stack.sh"
-PORTS = (4317, 4318, 8888, 13133, 9411, 14317, 14318, 14132, 14133, 14888, 16685, 16686)
+PORTS = (4317, 4318, 8888, 8889, 13133, 9411, 14317, 14318, 14132, 14133, 14888, 16685, 16686)
 
 
 def _stack(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:

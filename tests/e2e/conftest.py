@@ -2,7 +2,8 @@
 
 A stack that is already up (``make up``) is used as it is and left running; otherwise
 the session starts one with ``deploy/stack.sh up`` and always stops it again with
-``deploy/stack.sh down``, whatever the tests did.
+``deploy/stack.sh down``, whatever the tests did. Tests of tail sampling restart it
+with ``SAMPLING=tail`` and put it back as they found it.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ def _all_up() -> bool:
         return False
 
 
-def _stack(command: str, timeout: float) -> None:
+def _stack(command: str, timeout: float, sampling: str = "head") -> None:
     # The first run on a machine builds the collector and Jaeger (minutes); the
     # build shows its progress, so let it through to the terminal. The demo's
     # flaky-db scenario, failing every time it is asked for, gives the failure
     # test a dead hop on demand without stopping a process of the stack.
-    env = {**os.environ, "DEMO_SCENARIOS": "1", "DEMO_FAILURE_RATE": "1"}
+    env = {**os.environ, "DEMO_SCENARIOS": "1", "DEMO_FAILURE_RATE": "1", "SAMPLING": sampling}
     subprocess.run([str(STACK), command], cwd=REPO, check=True, timeout=timeout, env=env)
 
 
@@ -50,3 +51,21 @@ def gateway_url() -> Iterator[str]:
         yield GATEWAY_URL
     finally:
         _stack("down", timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tail_sampling_gateway() -> Iterator[str]:
+    """The gateway of a stack whose collector tail-samples (``SAMPLING=tail``).
+
+    The stack is restarted in that mode for the test module, then put back as it was
+    found: up in the default (head) mode, or stopped.
+    """
+    was_up = _all_up()
+    _stack("down", timeout=300)
+    try:
+        _stack("up", timeout=3600, sampling="tail")
+        yield GATEWAY_URL
+    finally:
+        _stack("down", timeout=300)
+        if was_up:
+            _stack("up", timeout=3600)

@@ -129,7 +129,21 @@ def test_db_reconnects_after_postgres_restarts_while_idle(
 def test_postgres_taking_no_connections_is_a_504_from_db_within_its_timeout(
     chain: Chain, cluster: Cluster, user_url: str, figures: Figures
 ) -> None:
-    chain.restart("db")  # an empty pool: the next request must connect
+    # db opens its whole pool at start-up; end those sessions, so the next request
+    # finds its pooled connection dead (pre-ping) and must connect anew.
+    database = chain.env["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+
+    async def end_db_sessions() -> None:
+        admin = await asyncpg.connect(database)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'db-proxy'"
+            )
+        finally:
+            await admin.close()
+
+    asyncio.run(end_db_sessions())
     postmaster = cluster.server_pids()[0]
     # The kernel still accepts connections for the stopped postmaster, which never
     # answers them: only db's connect timeout ends the wait.

@@ -17,6 +17,10 @@ from .traces import Node, Span, build_tree, poll_until
 
 JAEGER_URL = "http://127.0.0.1:16686"
 ZIPKIN_URL = "http://127.0.0.1:9411"
+#: The collector's RED metrics (span_metrics connector) and its own metrics, both in
+#: the Prometheus text format.
+RED_METRICS_URL = "http://127.0.0.1:8889/metrics"
+COLLECTOR_METRICS_URL = "http://127.0.0.1:8888/metrics"
 
 Fetch = Callable[[str], list[Span]]
 
@@ -46,6 +50,8 @@ def jaeger_spans(trace_id: str, base_url: str = JAEGER_URL) -> list[Span]:
                     attributes=tags,
                     error=tags.get("error") is True or tags.get("otel.status_code") == "ERROR",
                     events=tuple(_jaeger_event(log) for log in raw.get("logs", [])),
+                    start_us=int(raw["startTime"]),
+                    duration_us=int(raw["duration"]),
                 )
             )
     return spans
@@ -77,6 +83,8 @@ def zipkin_spans(trace_id: str, base_url: str = ZIPKIN_URL) -> list[Span]:
             attributes=raw.get("tags", {}),
             error="error" in raw.get("tags", {}),
             events=tuple(a.get("value", "") for a in raw.get("annotations", [])),
+            start_us=int(raw.get("timestamp", 0)),
+            duration_us=int(raw.get("duration", 0)),
         )
         for raw in answer.json()
     ]

@@ -29,6 +29,8 @@ class Span:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     error: bool = False
     events: tuple[str, ...] = ()
+    start_us: int = 0  # start, microseconds since the epoch (0 where not known)
+    duration_us: int = 0
 
 
 @dataclass
@@ -139,6 +141,14 @@ def trace_id_of(traceparent: str) -> str:
 def span_id_of(traceparent: str) -> str:
     """The parent (span) id from a ``traceparent`` header value."""
     return traceparent.split("-")[2]
+
+
+def extent_ms(spans: Iterable[Span]) -> float:
+    """First start to last end, in ms: how the collector's tail sampling measures a trace."""
+    spans = list(spans)
+    start = min(span.start_us for span in spans)
+    end = max(span.start_us + span.duration_us for span in spans)
+    return (end - start) / 1000
 
 
 def server_spans(tree: Node) -> list[Span]:
