@@ -374,8 +374,9 @@ def stock_vs_lean(results: dict[str, Any], echo: list[dict]) -> str:
         "for each span and attribute, then serialises them). The fork's own span class "
         "skipped limits, links and the processor chain, and its encoder wrote the OTLP bytes "
         "directly in a child process. What the project adds on top of the floor is "
-        f"{round(stock1 - span - encode)} µs (the request id, the `traceparent` answer, reading "
-        "the request for the attributes, the export counters). Unsampled, the stock pipeline "
+        f"{round(stock1 - span - encode)} µs (the gRPC call that ships each batch, the request "
+        "id, the `traceparent` answer, reading the request for the attributes, the export "
+        "counters). Unsampled, the stock pipeline "
         f"adds {round(stock0)} µs"
         + (f" (the fork {round(by['lean s=0']['added_us'])} µs)" if lean else "")
         + f" against an SDK floor of {round(unsampled)} µs for a non-recording span.\n",
