@@ -64,8 +64,11 @@ def test_compose_publishes_only_the_gateway_and_the_uis_on_loopback(
         ("gateway", 8000, "127.0.0.1"),
         ("jaeger", 16686, "127.0.0.1"),
         ("zipkin", 9411, "127.0.0.1"),
+        ("prometheus", 9090, "127.0.0.1"),
+        # The RED metrics page only: the collector's OTLP receivers stay unpublished.
+        ("otel-collector", 8889, "127.0.0.1"),
     }
-    for name in ("db", "otel-collector", "users"):
+    for name in ("db", "users"):
         service = compose["services"][name]
         assert not service.get("ports"), name
         assert set(service["networks"]) == {"backend"}, name
