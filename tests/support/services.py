@@ -42,8 +42,8 @@ def running_chain(
     group.start(timeout=60)
     try:
         url = f"http://127.0.0.1:{gateway}"
-        # The first spans of fresh processes take longest (each exporter process is
-        # still starting, slowly on a busy machine): wait for a whole first trace
+        # The first spans of fresh processes take longest (each exporter opens its
+        # channel first, slowly on a busy machine): wait for a whole first trace
         # here, not inside some test's deadline.
         warm_up = httpx.get(f"{url}/api/users/1")
         trace_id = trace_id_of(warm_up.headers["traceparent"])
