@@ -112,17 +112,19 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
     # documents (its ratio defaults to 1.0). Unset: ours, with the code's sampling_rate
     # unless OTEL_TRACES_SAMPLER_ARG says otherwise. A name the SDK would silently
     # replace with its default fails here instead.
-    sampler = env.get("OTEL_TRACES_SAMPLER") or ""
-    ratio: float | None = _ratio(env.get("OTEL_TRACES_SAMPLER_ARG"), config.sampling_rate)
-    if not sampler.strip():
-        sampler = DEFAULT_SAMPLER
-    elif sampler.lower() not in SAMPLERS:
-        raise TelemetryConfigError(
-            f"OTEL_TRACES_SAMPLER={sampler!r} is not one of {', '.join(sorted(SAMPLERS))}"
-        )
+    named = env.get("OTEL_TRACES_SAMPLER") or ""
+    arg = env.get("OTEL_TRACES_SAMPLER_ARG")
+    ratio: float | None
+    if not named.strip():
+        sampler, ratio = DEFAULT_SAMPLER, _ratio(arg, config.sampling_rate)
+    elif named.lower() in SAMPLERS:
+        sampler, ratio = named.lower(), _ratio(arg, 1.0)  # a bad ARG fails for any sampler
+        if "ratio" not in sampler:
+            ratio = None
     else:
-        sampler = sampler.lower()
-        ratio = _ratio(env.get("OTEL_TRACES_SAMPLER_ARG"), 1.0) if "ratio" in sampler else None
+        raise TelemetryConfigError(
+            f"OTEL_TRACES_SAMPLER={named!r} is not one of {', '.join(sorted(SAMPLERS))}"
+        )
 
     return ResolvedTelemetry(
         enabled=env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
@@ -132,7 +134,7 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
         protocol=_protocol(env, endpoint),
         sampler=sampler,
         sampling_ratio=ratio,
-        sampler_from_env=bool(env.get("OTEL_TRACES_SAMPLER", "").strip()),
+        sampler_from_env=bool(named.strip()),
         export_traces=config.export_traces,
         excluded_paths=frozenset(config.excluded_paths),
     )
