@@ -1,13 +1,17 @@
 """A service is a folder you can carry out.
 
 ``services/users/`` and the library are copied into an empty directory and installed
-there alone, from the lock, offline. That copy of users runs against a db started from
-the repository and its spans join the caller's trace: nothing it needs was left behind.
+there alone, with the versions of the lock, through an empty uv cache of their own: the
+install a newcomer's machine makes, downloading every wheel, on every run. That copy of
+users runs against a db started from the repository and its spans join the caller's
+trace: nothing it needs was left behind.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
+import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +29,10 @@ from tools.run import Service, ServiceGroup
 
 @pytest.fixture(scope="module")
 def python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The interpreter of the copy's own virtual environment."""
+    """The interpreter of the copy's own virtual environment, installed as on a new machine."""
     into = tmp_path_factory.mktemp("carry-out")
-    return carry_out(REPO / "services" / "users", into, locked_as="users")
+    empty_cache = tmp_path_factory.mktemp("uv-cache")
+    return carry_out(REPO / "services" / "users", into, locked_as="users", uv_cache=empty_cache)
 
 
 def test_the_copy_holds_users_and_the_library_only(python: Path) -> None:
@@ -43,6 +48,19 @@ def test_the_copy_holds_users_and_the_library_only(python: Path) -> None:
     location, others = done.stdout.splitlines()
     assert Path(location).is_relative_to(python.parents[1])  # installed, not the repository's
     assert others == ""
+
+
+def test_the_copy_runs_the_locked_versions(python: Path) -> None:
+    lock = tomllib.loads((python.parents[2] / "pylock.toml").read_text())
+    locked = {package["name"]: package["version"] for package in lock["packages"]}
+    probe = (
+        "import importlib.metadata as m, json;"
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+    )
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
+    installed = {name.lower().replace("_", "-"): v for name, v in json.loads(done.stdout).items()}
+    assert locked  # the export named the closure
+    assert installed == {**locked, "cello-telemetry": "0.1.0", "users": "0.1.0"}
 
 
 @pytest.fixture

@@ -1,10 +1,15 @@
 """Copy a service's folder and the library out of the repository, and install them alone.
 
-This is what someone taking one service does: ``services/<name>/`` next to
-``libs/cello-telemetry/`` in a directory of their own, both installed (not editable)
-into a fresh virtual environment with exactly the versions of ``uv.lock``, offline from
-uv's cache. Nothing else of the repository is copied, so an import of another service,
-of ``tools`` or of the tests fails there.
+This is what someone taking one service does on their own machine: ``services/<name>/``
+next to ``libs/cello-telemetry/`` in a directory of their own, both installed (not
+editable) into a fresh virtual environment with exactly the versions of ``uv.lock``.
+Nothing else of the repository is copied, so an import of another service, of ``tools``
+or of the tests fails there.
+
+The locked versions travel as a ``pylock.toml`` (PEP 751) exported from ``uv.lock``: it
+names each wheel by URL and hash, so installing it resolves nothing. That matters on a
+fresh machine, where ``make setup`` (``uv sync --frozen``) has cached the wheels of those
+URLs but none of the package index pages that a resolution by name would read.
 """
 
 from __future__ import annotations
@@ -22,9 +27,14 @@ LIBRARY = REPO / "libs" / "cello-telemetry"
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "data")
 
 
-def _uv(*args: str | Path, cwd: Path) -> None:
+def _uv(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> None:
     done = subprocess.run(
-        [find_uv_bin(), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+        [find_uv_bin(), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, f"uv {' '.join(map(str, args))}:\n{done.stdout}{done.stderr}"
 
@@ -36,33 +46,40 @@ def isolated_env() -> dict[str, str]:
     return {**env, "PYTHONSAFEPATH": "1"}
 
 
-def carry_out(service: Path, into: Path, *, locked_as: str) -> Path:
+def carry_out(service: Path, into: Path, *, locked_as: str, uv_cache: Path | None = None) -> Path:
     """Copy ``service`` and the library into ``into``, install both; return the Python.
 
     ``locked_as`` is the package of ``uv.lock`` whose dependencies are installed: the
     service's own name, or ``cello-telemetry`` for a service the lock does not know yet
     (a fresh scaffold); ``uv pip check`` then proves the service needs nothing more.
+    ``uv_cache`` is the uv cache the install uses (``UV_CACHE_DIR``); an empty directory
+    makes it a first install on a new machine, downloading every wheel.
     """
     library = into / "libs" / LIBRARY.name
     copy = into / "services" / service.name
     shutil.copytree(LIBRARY, library, ignore=_SKIP)
     shutil.copytree(service, copy, ignore=_SKIP)
-    pins = into / "requirements.txt"
+    pins = into / "pylock.toml"
     _uv(
-        "export", "--frozen", "--package", locked_as, "--no-dev", "--no-hashes",
-        "--no-emit-workspace", "--no-header", "--quiet", "--output-file", pins,
+        "export", "--frozen", "--package", locked_as, "--no-dev", "--no-emit-workspace",
+        "--format", "pylock.toml", "--no-header", "--quiet", "--output-file", pins,
         cwd=REPO,
     )  # fmt: skip
+    env = os.environ.copy()
+    if uv_cache is not None:
+        env["UV_CACHE_DIR"] = str(uv_cache)
     venv = into / "venv"
-    _uv("venv", "--offline", "--quiet", "--python", sys.executable, venv, cwd=into)
+    _uv("venv", "--quiet", "--python", sys.executable, venv, cwd=into, env=env)
     python = venv / "bin" / "python"
-    # --no-deps: the export is the whole locked closure already. --no-sources: the
-    # copied pyproject.toml files name the library as a workspace member; here it is
-    # simply the directory given next to the service.
+    # The lock's closure, by URL and hash (from the cache when it holds the wheel), then
+    # the two folders on top. --no-deps: their dependencies are all in the lock already.
+    # --no-sources: the copied pyproject.toml files name the library as a workspace
+    # member; here it is simply the directory given next to the service.
+    _uv("pip", "install", "--quiet", "--python", python, "--requirement", pins, cwd=into, env=env)
     _uv(
-        "pip", "install", "--offline", "--no-sources", "--no-deps", "--quiet",
-        "--python", python, "--requirement", pins, library, copy,
-        cwd=into,
+        "pip", "install", "--no-sources", "--no-deps", "--quiet", "--python", python,
+        library, copy,
+        cwd=into, env=env,
     )  # fmt: skip
-    _uv("pip", "check", "--quiet", "--python", python, cwd=into)
+    _uv("pip", "check", "--quiet", "--python", python, cwd=into, env=env)
     return python
