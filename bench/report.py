@@ -32,12 +32,14 @@ def paired(runs: Runs, a: str, b: str, key: str, ratio: bool = True) -> float:
 def lost_spans(rows: list[dict[str, Any]]) -> tuple[int, int]:
     """(lost, expected) spans of a traced row's throughput runs.
 
-    At one connection nothing queues, so that run's spans per request (rounded: every
-    request of a row makes the same spans at sampling 1.0) is what each request of the
-    throughput run must have delivered to the sink.
+    At one connection nothing queues, so that run's spans per request (every request of
+    a row makes the same spans at sampling 1.0) is what each request of the throughput
+    run must have delivered to the sink.
     """
     c1 = sum(r["spans_c1"] for r in rows) / max(1, sum(r["requests_c1"] for r in rows))
-    expected = sum(round(c1) * r["requests"] for r in rows)
+    # Requests still in flight when wrk stops are served but not counted, so a rate is a
+    # little above the true one: its integer part is what every request made.
+    expected = sum(math.floor(c1) * r["requests"] for r in rows)
     return max(0, expected - sum(r["spans"] for r in rows)), expected
 
 
@@ -173,10 +175,11 @@ def targets(runs: Runs, rows: Mapping[str, Mapping[str, Any]]) -> list[dict[str,
         out.append({"label": label, "target": f"{'≤' if at_most else '≥'} {limit:g}x",
                     "value": value, "verdict": verdict,
                     "rest": "" if verdict == "met" else rest})  # fmt: skip
+    out[1]["target"] = "≥ 35 %"
+    out[1]["shown"] = "-" if math.isnan(transport) else f"{100 * transport:.0f} %"
     out.append({"label": "no span lost at saturation (every traced row)", "target": "0 lost",
-                "value": float(lost), "verdict": "met" if lost == 0 else "missed",
-                "rest": f"{lost:,} lost of {expected:,}"})  # fmt: skip
-    out[-1]["label"] += f": {expected:,} expected"
+                "value": float(lost), "shown": f"{lost:,} of {expected:,}",
+                "verdict": "met" if lost == 0 else "missed", "rest": ""})  # fmt: skip
     return out
 
 
@@ -193,11 +196,22 @@ def sql_table(sql: Mapping[str, Any]) -> list[dict[str, Any]]:
         pairs = zip(v["c1"], base.get("c1", []), strict=False)
         differences = [a["cpu_us"] - b["cpu_us"] for a, b in pairs]
         delta = statistics.median(differences) if differences else math.nan
+        # The spread of the per-round differences: a gain is a gain when the whole
+        # middle half of the rounds shows it.
+        q1, _, q3 = statistics.quantiles(differences, n=4) if len(differences) > 1 else [delta] * 3
         out.append({"name": name, "what": v["what"], "trips": v["round_trips"],
-                    "cpu_us": c1["cpu_us"], "vs_db_us": delta, "wall_us": c1["wall_us"],
+                    "cpu_us": c1["cpu_us"], "vs_db_us": delta, "vs_db_quartiles": (q1, q3),
+                    "wall_us": c1["wall_us"],
                     "loop_sleeps": c1["loop_voluntary_cs"], "switches": c1["voluntary_cs"],
                     "qps16": c16["qps"], "cpu16_us": c16["cpu_us"]})  # fmt: skip
     return out
+
+
+def _spread(row: Mapping[str, Any]) -> str:
+    if row["name"] == "db today" or math.isnan(row["vs_db_us"]):
+        return "-"
+    q1, q3 = row["vs_db_quartiles"]
+    return f"{row['vs_db_us']:+,.0f} ({q1:+,.0f} to {q3:+,.0f})"
 
 
 def _md(header: list[str], rows: list[list[Any]]) -> str:
@@ -212,6 +226,49 @@ def _x(value: float) -> str:
 
 def _n(value: float, digits: int = 0) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def findings(
+    runs: Runs,
+    s: Mapping[str, Mapping[str, Any]],
+    added: Mapping[str, float],
+    floor: Mapping[str, float],
+    sql: Mapping[str, Mapping[str, Any]],
+) -> str:
+    """The run's results in a few sentences, every figure from this run."""
+    cpu = chain_parts(s, "cpu_us")
+    calls = next(v for n, v, _ in cpu if n.startswith("httpx call"))
+    cello, fastapi = added.values()
+    sdk = floor["server_span"] + floor["encode"]
+    lines = [
+        f"- The chain serves {_x(paired(runs, 'chain off', 'fastapi chain off', 'rps'))} the "
+        f"FastAPI peer's req/s untraced and "
+        f"{_x(paired(runs, 'chain s=1.0', 'fastapi chain s=1.0', 'rps'))} traced, on "
+        f"{_x(paired(runs, 'chain s=1.0', 'fastapi chain s=1.0', 'cpu_us'))} its CPU per "
+        "traced read.",
+        f"- Tracing a request costs Cello {cello:,.0f} µs of CPU, {_x(cello / sdk)} what the "
+        f"SDK itself takes for the span and its encoding ({sdk:,.0f} µs); FastAPI's stock "
+        f"instrumentation takes {fastapi:,.0f} µs.",
+        f"- The two httpx calls are the largest part of a read: {calls:,.0f} µs, "
+        f"{100 * calls / s['chain s=1.0']['cpu_us']:.0f} % of the traced read. One call costs "
+        f"its caller {s['httpx']['cpu_us'] - s['bare']['cpu_us']:,.0f} µs on httpx's own "
+        f"transport, {s['httpx-aiohttp']['cpu_us'] - s['bare']['cpu_us']:,.0f} µs on "
+        f"aiohttp's, {s['aiohttp']['cpu_us'] - s['bare']['cpu_us']:,.0f} µs with aiohttp "
+        "alone.",
+    ]
+    today, proposed, alone = (sql.get(n, {}) for n in ("db today", "proposed", "aiosqlite"))
+    if all(v and "skipped" not in v for v in (today, proposed, alone)):
+        lines.append(
+            f"- A read as db makes it is {today['trips']:.0f} trips to aiosqlite's thread "
+            "(SQLAlchemy's adaptor sends cursor, execute, fetchall and close, and a rollback "
+            f"as the connection returns) where aiosqlite alone needs {alone['trips']:.0f}: "
+            f"{today['cpu_us'] - alone['cpu_us']:,.0f} µs more CPU per query. The proposed "
+            f"settings save {today['trips'] - proposed['trips']:.0f} trip and "
+            f"{-proposed['vs_db_us']:,.0f} µs per query "
+            f"({-100 * proposed['vs_db_us'] / today['cpu_us']:.0f} % of db's); no setting "
+            "measured here removes the adaptor's four calls or SQLAlchemy's own work."
+        )
+    return "\n".join(lines)
 
 
 def write(results: dict[str, Any], out: Path) -> str:
@@ -242,7 +299,9 @@ def write(results: dict[str, Any], out: Path) -> str:
         f"{m['cores']} cores ({m['cpu']}), load average {m['load_average']:.1f} at the start",
         f"- {st['rounds']} rounds of {st['duration']} s at {st['connections']} connections and "
         f"{st['latency_duration']} s at 1; Python {m['python']}, {m['wrk']}\n",
-        "## Side by side\n",
+        "## In short\n",
+        findings(runs, s, added, floor, by_sql),
+        "\n## Side by side\n",
         _md(["row", "what it measures", "req/s", "x bare", "CPU µs/req", "p50 ms (1 conn)",
              "p50 x bare", "spans/req", "lost spans", "errors"],
             [[f"**{n}**" if rows[n]["group"] == "chain" else n, rows[n]["what"], _n(r["rps"]),
@@ -257,10 +316,8 @@ def write(results: dict[str, Any], out: Path) -> str:
         "instrumentations).\n",
         "## Targets\n",
         _md(["target", "limit", "this run", "verdict", "what holds the rest"],
-            [[t["label"], t["target"],
-              _n(t["value"]) if t["label"].startswith("no span") else
-              (f"{100 * t['value']:.0f} %" if "below" in t["label"] else _x(t["value"])),
-              t["verdict"], t["rest"]] for t in verdicts]),
+            [[t["label"], t["target"], t.get("shown") or _x(t["value"]), t["verdict"],
+              t["rest"]] for t in verdicts]),
         "\n## Where a chain read goes (CPU µs, from the rows above)\n",
         _md(["part", "CPU µs", "share of the traced read"],
             [[n, _n(v), f"{100 * v / s['chain s=1.0']['cpu_us']:.0f} %" if add else ""]
@@ -279,11 +336,12 @@ def write(results: dict[str, Any], out: Path) -> str:
         "`create_async_engine(async_creator=...)`; loop sleeps are the event loop thread's "
         "voluntary context switches per query. CPU is the whole process's (loop and "
         "driver threads).\n",
-        _md(["variant", "setting", "trips", "CPU µs (1 query)", "vs db today", "wall µs",
+        _md(["variant", "setting", "trips", "CPU µs (1 query)",
+             "vs db today: median (quartiles)", "wall µs",
              "loop sleeps", "switches", "queries/s at 16", "CPU µs at 16"],
             [[r["name"], r["what"], "-", "-", "-", "-", "-", "-", "-", r["skipped"]]
              if "skipped" in r else
-             [r["name"], r["what"], _n(r["trips"], 1), _n(r["cpu_us"]), _n(r["vs_db_us"]),
+             [r["name"], r["what"], _n(r["trips"], 1), _n(r["cpu_us"]), _spread(r),
               _n(r["wall_us"]), _n(r["loop_sleeps"], 1), _n(r["switches"], 1), _n(r["qps16"]),
               _n(r["cpu16_us"])] for r in sql]),
     ]  # fmt: skip

@@ -345,7 +345,7 @@ def machine(settings: Settings) -> dict[str, Any]:
         "memory_gib": round(mem_kib / 2**20, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "wrk": (wrk_version.stdout + wrk_version.stderr).split("\n")[0].strip(),
+        "wrk": (wrk_version.stdout + wrk_version.stderr).split(" [")[0].strip(),
         "commit": commit + (" + uncommitted changes" if dirty else ""),
         "load_average": os.getloadavg()[0],
         "settings": {k: str(v) for k, v in dataclasses.asdict(settings).items()},
