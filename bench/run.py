@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bench import procs, report, stack
+from bench import procs, report
 from bench.load import wrk
 from bench.otlp_sink import ROW
 from tools.run import ServiceGroup, chain
@@ -48,7 +48,6 @@ class Settings:
     connections: int = int(os.environ.get("BENCH_CONNECTIONS", 16))
     log_level: str = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
     only: str = os.environ.get("BENCH_ONLY", "")  # a regular expression: the rows to run
-    stack: bool = os.environ.get("BENCH_STACK") == "1"  # also time to trace on `make up`
     out: Path = Path(
         os.environ.get("BENCH_OUT", ROOT / ("bench/out" if quick else "docs/benchmarks"))
     )
@@ -393,10 +392,6 @@ def main() -> int:
                          lambda: {n: bench.start(n, r) for n, r in rows.items()})  # fmt: skip
         results["runs"] = _phase("the rounds", lambda: bench.rounds(targets))
         bench.close()
-        if settings.stack:
-            results["stack"] = _phase(
-                "full stack: time to trace", lambda: stack.measure(True, 30, settings.duration)
-            )
     except KeyboardInterrupt:
         print("\ninterrupted: stopping every process this run started")
         return 130

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # make bench: find (or install) wrk, install the `bench` dependency group, run the suite.
-# Settings are BENCH_* variables (bench/run.py); BENCH_QUICK=1 is a short run for development,
-# BENCH_STACK=1 also times traces to Jaeger and Zipkin on the native stack (it starts it).
+# Settings are BENCH_* variables (bench/run.py); BENCH_QUICK=1 is a short run for development.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

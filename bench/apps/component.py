@@ -35,7 +35,7 @@ import httpx_aiohttp
 from sqlalchemy.engine import make_url
 
 from bench.schema import GET_SQL, seed
-from bench.sql import POOL, PROPOSED, engine, read_once
+from bench.sql import POOL_SIZE, POOL_TIMEOUT, PROPOSED, engine, read_once
 
 LIMIT = 64  # connections to the downstream: above wrk's 16, so none waits for one
 
@@ -68,11 +68,11 @@ def create_app(component: str) -> cello.App:
             from db.database import UserStore, create_engine  # db as it runs today
 
             url = os.environ["DATABASE_URL"]
-            state["store"] = UserStore(create_engine(url, POOL["pool_size"]), POOL["pool_timeout"])
+            state["store"] = UserStore(create_engine(url, POOL_SIZE), POOL_TIMEOUT)
             await state["store"].warm_up()  # as db's start-up: the pool open, reads compiled
         elif component == "db proposed":
             state["engine"] = engine(_database(), **PROPOSED)
-            await asyncio.gather(*(read_once(state["engine"]) for _ in range(POOL["pool_size"])))
+            await asyncio.gather(*(read_once(state["engine"]) for _ in range(POOL_SIZE)))
 
     @app.get("/")
     async def one(request: Any) -> dict[str, Any]:

@@ -138,16 +138,15 @@ def test_spans_missing_at_saturation_are_counted_against_the_one_connection_rate
     assert (lost["verdict"], lost["shown"]) == ("missed", "10 of 15,000")
 
 
-def test_a_setting_is_compared_with_db_today_round_by_round() -> None:
+def test_a_setting_is_compared_with_db_today_on_their_least_disturbed_rounds() -> None:
     def variant(cpu: list[float]) -> dict[str, Any]:
         rounds = [{"cpu_us": c, "wall_us": c, "qps": 1.0, "voluntary_cs": 1.0,
                    "loop_voluntary_cs": 1.0} for c in cpu]  # fmt: skip
         return {"what": "", "round_trips": 5.0, "c1": rounds, "c16": rounds,
                 "c1_median": rounds[1], "c16_median": rounds[1]}  # fmt: skip
 
-    # A slow round hits both alike: the median of the differences is 100, not 300 - 700.
-    sql = {"variants": {"db today": variant([700, 900, 2000]), "lifo": variant([600, 800, 1900])}}
+    # Other work on the machine slows some rounds down (2,000, 1,900), never speeds one up.
+    sql = {"variants": {"db today": variant([700, 2000, 900]), "lifo": variant([1900, 600, 800])}}
     by = {r["name"]: r for r in report.sql_table(sql)}
-    assert by["lifo"]["vs_db_us"] == -100
+    assert (by["lifo"]["cpu_us"], by["lifo"]["vs_db_us"]) == (600, -100)
     assert by["db today"]["vs_db_us"] == 0
-    assert max(by["lifo"]["vs_db_quartiles"]) < 0
