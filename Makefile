@@ -60,8 +60,8 @@ clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) data .run .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: bench
-bench: ## Benchmark tracing (stock SDK vs the lean fork), a hop's parts, the chain, time to trace (docs/benchmarks/)
-	@BENCH_STACK=$${BENCH_STACK:-1} bench/run.sh
+bench: ## Benchmark the chain against FastAPI and the floors, SQLAlchemy per setting (docs/benchmarks/)
+	@bench/run.sh
 	@$(PY) -m bench.hop_gaps | tee docs/benchmarks/hop-gaps.txt
 
 RATE ?= 20

@@ -1,8 +1,10 @@
-"""An OTLP/gRPC trace sink in its own process: it counts spans per ``service.name``.
+"""An OTLP/gRPC trace sink in its own process: it counts spans per row of the benchmark.
 
 The benchmark exports real OTLP to it, so the measured service pays the full export
 cost (serialisation, gRPC), while the receiving CPU lands on this process and not on
-the one being measured. ``GET /`` on the status port answers ``{service: spans}``.
+the one being measured. Each row's processes carry ``bench.row`` in their resource
+(``OTEL_RESOURCE_ATTRIBUTES``, read by the SDK); ``GET /`` on the status port answers
+``{row: spans}`` (``service.name`` where a resource has no ``bench.row``).
 
 Usage: ``python -m bench.otlp_sink GRPC_PORT STATUS_PORT``
 """
@@ -21,6 +23,8 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+ROW = "bench.row"
+
 
 class Sink(trace_service_pb2_grpc.TraceServiceServicer):
     """Accept every export and count its spans."""
@@ -32,11 +36,8 @@ class Sink(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(self, request: Any, context: Any) -> Any:
         counts: collections.Counter[str] = collections.Counter()
         for resource_spans in request.resource_spans:
-            name = next(
-                (a.value.string_value for a in resource_spans.resource.attributes
-                 if a.key == "service.name"),
-                "unknown",
-            )  # fmt: skip
+            attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            name = attributes.get(ROW) or attributes.get("service.name", "unknown")
             counts[name] += sum(len(scope.spans) for scope in resource_spans.scope_spans)
         with self.lock:
             self.spans.update(counts)

@@ -1,4 +1,4 @@
-"""Processes for the benchmark: free ports, start/stop, and CPU and memory from /proc."""
+"""Processes for the benchmark: free ports, start/stop, and CPU and switches from /proc."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -46,19 +45,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants, in MiB."""
-    total = 0
-    for p in tree(pid):
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        total += int(match.group(1)) if match else 0
-    return total / 1024
-
-
 def tree(pid: int) -> list[int]:
     """``pid`` and all its descendants (a launcher script may own the real process)."""
     children: dict[int, list[int]] = {}
@@ -84,39 +70,6 @@ def pid_on_port(port: int) -> int | None:
     ).stdout
     match = re.search(r"pid=(\d+)", out)
     return int(match.group(1)) if match else None
-
-
-class PeakRss:
-    """Sample the RSS (and threads) of some processes every 0.25 s while a block runs.
-
-    Keeps the peaks in ``peaks`` (and ``threads``), by component.
-    """
-
-    def __init__(
-        self,
-        pids: Mapping[str, int],
-        peaks: dict[str, float],
-        threads: dict[str, float] | None = None,
-    ) -> None:
-        self._pids, self.peaks, self.threads = pids, peaks, threads
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.25):
-            for name, pid in self._pids.items():
-                self.peaks[name] = max(self.peaks.get(name, 0.0), rss_mib(pid))
-                if self.threads is not None:
-                    count = sum(threads(p) for p in tree(pid))
-                    self.threads[name] = max(self.threads.get(name, 0), count)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class Processes:
@@ -180,11 +133,3 @@ def switches(pid: int) -> tuple[int, int]:
         voluntary += int(fields["voluntary_ctxt_switches"])
         involuntary += int(fields["nonvoluntary_ctxt_switches"])
     return voluntary, involuntary
-
-
-def threads(pid: int) -> int:
-    """How many threads ``pid`` has now."""
-    try:
-        return len(list(Path(f"/proc/{pid}/task").iterdir()))
-    except OSError:
-        return 0

@@ -1,188 +1,103 @@
-"""Turn the raw results into medians, target verdicts, markdown, a chart and a JSON file."""
+"""Turn one run's raw results into ratios, target verdicts, markdown, a chart and JSON.
+
+Every comparison is a median over rounds of a per-round ratio (or difference): the
+two rows of a pair were measured minutes apart at most, on the same machine state.
+"""
 
 from __future__ import annotations
 
-import collections
 import json
 import math
-import re
 import statistics
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-#: What each chain row is (``bench/run.py``'s CHAIN_CONFIGS).
-CHAIN_NOTES = {
-    "cello off": "gateway -> users -> db, OTEL_SDK_DISABLED=true",
-    "cello s=1.0": "the same, sampling 1.0, OTLP export to the sink",
-    "before off": "the same services before issue 11's changes, untraced",
-    "fastapi off": "the FastAPI peer (stock set-up), tracing off",
-    "fastapi s=1.0": "the FastAPI peer, stock instrumentation",
-}
-
-# Frames every stack has (thread start-up, the event loop): they say nothing about cost.
-_PLUMBING = re.compile(
-    r"^(process |thread |Thread\.|_bootstrap|<module> \(bench/|App\.run |start_loop|"
-    r"BaseEventLoop\.(run_forever|_run_once)|Handle\._run|_run_module|_run_code)"
-)
+Runs = Mapping[str, list[dict[str, Any]]]
+TRANSPORT = "CELLO_HTTP_TRANSPORT"
 
 
-def summarise_profile(path: Path) -> dict[str, Any]:
-    """Shares per thread and the top functions (self and inclusive) of a py-spy raw file."""
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    threads: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        n = int(count)
-        total += n
-        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
-        threads[_thread_label(frames)] += n
-        code = [f for f in frames if not f.startswith(("process ", "thread "))]
-        if code:
-            own[code[-1]] += n
-        for frame in set(code):
-            if not _PLUMBING.match(frame):
-                inclusive[frame] += n
-
-    def share(counter: collections.Counter[str], top: int) -> list[tuple[str, float]]:
-        return [(name, 100 * n / total) for name, n in counter.most_common(top)]
-
-    return {
-        "file": path.name,
-        "samples": total,
-        "threads": share(threads, 8),
-        "self": share(own, 20),
-        "inclusive": share(inclusive, 25),
-    }
+def _med(rows: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in rows))
 
 
-def _thread_label(frames: list[str]) -> str:
-    # With --subprocesses a child's stack starts with its parent's process frame too.
-    process = ([f for f in frames if f.startswith("process ")] or [""])[-1]
-    thread = next((f for f in frames if f.startswith("thread ")), "thread")
-    command = re.search(r'"(.*)"', process)
-    program = command.group(1).split("/")[-1][:60] if command else ""
-    return f"{re.sub(r'\(\d+\)', '', thread).strip()} in {program or 'the service'}"
+def paired(runs: Runs, a: str, b: str, key: str, ratio: bool = True) -> float:
+    """Median over rounds of ``a[key] / b[key]`` (or ``a - b``); NaN if a row is missing."""
+    if a not in runs or b not in runs:
+        return math.nan
+    pairs = zip(runs[a], runs[b], strict=False)
+    return float(statistics.median(x[key] / y[key] if ratio else x[key] - y[key] for x, y in pairs))
 
 
-def _med(rows: list[dict], key: str) -> float:
-    return statistics.median(r[key] for r in rows)
+def lost_spans(rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """(lost, expected) spans of a traced row's throughput runs.
+
+    At one connection nothing queues, so that run's spans per request (every request of
+    a row makes the same spans at sampling 1.0) is what each request of the throughput
+    run must have delivered to the sink.
+    """
+    c1 = sum(r["spans_c1"] for r in rows) / max(1, sum(r["requests_c1"] for r in rows))
+    # Requests still in flight when wrk stops are served but not counted, so a rate is a
+    # little above the true one: its integer part is what every request made.
+    expected = sum(math.floor(c1) * r["requests"] for r in rows)
+    return max(0, expected - sum(r["spans"] for r in rows)), expected
 
 
-def _paired(rows: list[dict], base: list[dict], key: str, ratio: bool) -> float:
-    """Median over rounds of (row - base) or (row / base): pairs share a round's noise."""
-    pairs = zip(rows, base, strict=False)
-    return statistics.median(a[key] / b[key] if ratio else a[key] - b[key] for a, b in pairs)
+def summary(runs: Runs, rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One line per row: medians, and ratios to the bare handler of the same rounds."""
+    out = {}
+    for name, r in runs.items():
+        lost, expected = lost_spans(r) if rows[name]["traced"] else (0, 0)
+        out[name] = {
+            "rps": _med(r, "rps"),
+            "x_bare": paired(runs, name, "bare", "rps"),
+            "cpu_us": _med(r, "cpu_us"),
+            "cpu_us_by": {
+                k: statistics.median(x["cpu_us_by"][k] for x in r) for k in r[0]["cpu_us_by"]
+            },
+            "p50_ms": _med(r, "p50_us") / 1000,
+            "p50_x_bare": paired(runs, name, "bare", "p50_us"),
+            "p99_ms": _med(r, "p99_us") / 1000,
+            "voluntary_cs": _med(r, "voluntary_cs"),
+            "spans_per_request": sum(x["spans"] for x in r) / max(1, sum(x["requests"] for x in r)),
+            "lost": lost,
+            "expected": expected,
+            "errors": sum(x["errors"] for x in r),
+        }
+    return out
 
 
-def echo_table(results: dict[str, list[dict]]) -> list[dict[str, Any]]:
-    """One summary row per echo configuration; the lean fork's against its own "off"."""
-    rows = []
-    for name, runs in results.items():
-        off = results["lean off" if name.startswith("lean") else "off"]
-        ratio = float(name.split("s=")[1]) if "s=" in name else 0.0
-        requests = sum(r["requests"] for r in runs)
-        rows.append(
-            {
-                "config": name,
-                "rps": _med(runs, "rps"),
-                "x_off": _paired(runs, off, "rps", ratio=True),
-                "cpu_us": _med(runs, "cpu_us"),
-                "added_us": _paired(runs, off, "cpu_us", ratio=False),
-                "p50_ms": _med(runs, "p50_us") / 1000,
-                "p99_ms": _med(runs, "p99_us") / 1000,
-                "spans": sum(r["spans"] for r in runs),
-                "expected": round(requests * ratio),
-                "dropped": sum(r["dropped"] for r in runs),
-                "errors": sum(r["errors"] for r in runs),
-            }
-        )
-    return rows
+#: The row of :func:`chain_parts` that is tracing (left out of an untraced read).
+TRACING = "tracing at sampling 1.0 (chain s=1.0 minus chain off)"
 
 
-def _hop_row(runs: list[dict]) -> dict[str, Any]:
-    """What the component and chain tables share: throughput, CPU, latency, switches."""
-    return {
-        "rps": _med(runs, "rps"),
-        "cpu_us": _med(runs, "cpu_us"),
-        "cpu_us_by": {
-            k: statistics.median(r["cpu_us_by"][k] for r in runs) for k in runs[0]["cpu_us_by"]
-        },
-        "p50_ms": _med(runs, "p50_us") / 1000,
-        "p99_ms": _med(runs, "p99_us") / 1000,
-        "load_p50_ms": _med(runs, "load_p50_us") / 1000,
-        "load_p99_ms": _med(runs, "load_p99_us") / 1000,
-        "voluntary_cs_c1": _med(runs, "voluntary_cs_c1"),
-        "involuntary_cs_c1": _med(runs, "involuntary_cs_c1"),
-        "voluntary_cs": _med(runs, "voluntary_cs"),
-        "involuntary_cs": _med(runs, "involuntary_cs"),
-        "errors": sum(r["errors"] for r in runs),
-    }
+def chain_parts(s: Mapping[str, Mapping[str, Any]], key: str) -> list[tuple[str, float, bool]]:
+    """Where a chain read's ``key`` (``cpu_us`` or ``p50_ms``) goes: (part, value, additive).
 
-
-def chain_table(results: dict[str, dict[str, list[dict]]]) -> list[dict[str, Any]]:
-    """One summary row per chain configuration and path."""
-    rows = []
-    for path, configs in results.items():
-        for name, runs in configs.items():
-            base = configs[name.split()[0] + " off"]
-            requests = sum(r["requests"] for r in runs)
-            rows.append(
-                {
-                    "path": path,
-                    "config": name,
-                    **_hop_row(runs),
-                    "x_off": _paired(runs, base, "rps", ratio=True),
-                    "added_per_service_us": _paired(runs, base, "cpu_us", ratio=False) / 3,
-                    "spans_per_request": sum(r["spans"] for r in runs) / max(1, requests),
-                    "dropped": sum(r["dropped"] for r in runs),
-                }
-            )
-    return rows
-
-
-def component_table(results: dict[str, list[dict]]) -> list[dict[str, Any]]:
-    """One summary row per part of a hop (``bench/apps/component.py``)."""
-    return [{"config": name, **_hop_row(runs)} for name, runs in results.items()]
-
-
-#: The row of :func:`chain_parts` that is tracing (left out for the untraced targets).
-TRACING = "tracing at sampling 1.0 (chain 1.0 minus chain off)"
-
-
-def chain_parts(
-    parts: dict[str, dict], read: dict[str, dict], key: str
-) -> list[tuple[str, float, bool]]:
-    """Where a chain read's ``key`` (CPU or p50) goes, part by part: (part, value, additive).
-
-    Three Cello handlers, two httpx calls and one SQLAlchemy query make the three bare
-    hops; what the measured three bare hops cost beyond those parts is the hops
+    Three bare handlers, two httpx calls and one query as db makes it make the three
+    bare hops; what the measured three bare hops cost beyond those parts is the hops
     themselves (a process waking another); what the untraced chain costs beyond the
     three bare hops is the services' own code (validation, request ids, problem
     handling, the telemetry wrapper switched off); tracing is the traced chain minus the
     untraced one. The additive parts sum to the traced read.
     """
-    bare, httpx, sqla = (parts[n][key] for n in ("bare", "httpx", "sqlalchemy"))
-    off, on = read["cello off"][key], read["cello s=1.0"][key]
-    floor = parts["three bare hops"][key]
-    handlers, calls, query = 3 * bare, 2 * (httpx - bare), sqla - bare
+    bare, httpx, query = (s[n][key] for n in ("bare", "httpx", "db today"))
+    off, on, floor = s["chain off"][key], s["chain s=1.0"][key], s["three bare hops"][key]
+    handlers, calls, sql = 3 * bare, 2 * (httpx - bare), query - bare
     return [
         ("Cello handler x3 (bare)", handlers, True),
         ("httpx call x2 (httpx minus bare)", calls, True),
-        ("SQLAlchemy query as db does it (minus bare)", query, True),
-        ("  of which aiosqlite alone (minus bare)", parts["aiosqlite"][key] - bare, False),
+        ("SQLAlchemy query as db makes it (db today minus bare)", sql, True),
+        ("  of which aiosqlite alone (minus bare)", s["aiosqlite"][key] - bare, False),
         ("the three hops beyond their parts (floor minus the three above)",
-         floor - handlers - calls - query, True),
+         floor - handlers - calls - sql, True),
         ("three bare hops, measured (the floor: the four above)", floor, False),
         ("the services' own code, untraced (chain off minus floor)", off - floor, True),
         (TRACING, on - off, True),
     ]  # fmt: skip
 
 
-def _largest(parts: list[tuple[str, float, bool]], traced: bool) -> tuple[str, float]:
+def largest(parts: list[tuple[str, float, bool]], traced: bool) -> tuple[str, float]:
     """The largest additive part and its share of the read (traced or untraced), in %."""
     additive = [(n, v) for n, v, add in parts if add and (traced or n != TRACING)]
     total = sum(value for _, value in additive)
@@ -190,119 +105,109 @@ def _largest(parts: list[tuple[str, float, bool]], traced: bool) -> tuple[str, f
     return name, 100 * value / total if total else 0.0
 
 
-def _num(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+def transport_rows(rows: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str | None]:
+    """The untraced chain rows on httpx's transport and on aiohttp's, if the run had both.
+
+    A row on aiohttp's transport says ``CELLO_HTTP_TRANSPORT=aiohttp``; its base says
+    ``=httpx``, or nothing while httpx is the library's default.
+    """
+    chains = {n: r for n, r in rows.items() if r["kind"] == "chain" and not r["traced"]}
+    aiohttp = next((n for n, r in chains.items() if r["env"].get(TRANSPORT) == "aiohttp"), None)
+    httpx = next((n for n, r in chains.items() if r["env"].get(TRANSPORT) == "httpx"), None)
+    if httpx is None:
+        httpx = next((n for n, r in chains.items() if TRANSPORT not in r["env"]), None)
+    return httpx, aiohttp
 
 
-def _at_most(measured: float | None, limit: float, unit: str) -> tuple[str, str]:
-    if measured is None:
-        return "n/a", "skipped"
-    if measured <= limit:
-        return f"{_num(measured)}{unit}", "met"
-    return f"{_num(measured)}{unit}", f"missed by {_num(measured - limit)}{unit}"
+def _verdict(value: float, limit: float, at_most: bool) -> str:
+    if math.isnan(value):
+        return "not measured"
+    return "met" if (value <= limit if at_most else value >= limit) else "missed"
 
 
-def _at_least(measured: float | None, limit: float, unit: str) -> tuple[str, str]:
-    if measured is None:
-        return "n/a", "skipped"
-    if measured >= limit:
-        return f"{_num(measured)}{unit}", "met"
-    return f"{_num(measured)}{unit}", f"missed: {limit / measured:.2g}x short"
+def targets(runs: Runs, rows: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The chain's targets as ratios of this run: limit, value, verdict, what holds the rest."""
+    s = summary(runs, rows)
+    cpu, p50 = chain_parts(s, "cpu_us"), chain_parts(s, "p50_ms")
 
+    def part(parts: list[tuple[str, float, bool]], traced: bool, what: str) -> str:
+        name, share = largest(parts, traced)
+        return f"largest part: {name}, {share:.0f} % of the {what}"
 
-#: Issue 11's "today" for the CPU target when the chain before it cannot run here: a
-#: read cost about 6 ms of CPU against 0.2 ms for the bare echo.
-_ISSUE_CPU_RATIO = 30.0
-
-#: Issue 11's ratio targets: (label, key of :func:`ratios`, limit, at most?).
-RATIO_TARGETS = [
-    ("chain CPU per read / echo's", "cpu", None, True),
-    ("untraced chain req/s / echo's", "rps", 0.02, False),
-    ("chain p50 at 1 connection / echo's", "p50", 22.0, True),
-    ("chain p99 / p50, both at 16 connections", "p99_p50", 3.0, True),
-    ("traced (1.0) chain req/s / untraced", "traced", 0.7, False),
-]
-
-
-def ratios(parts: dict[str, dict], read: dict[str, dict], name: str) -> dict[str, float]:
-    """Issue 11's figures for the chain ``name`` (a read) against the bare echo's."""
-    bare, row = parts["bare"], read[name]
-    traced = read.get(name.replace("off", "s=1.0"))
-    return {
-        "cpu": row["cpu_us"] / bare["cpu_us"],
-        "rps": row["rps"] / bare["rps"],
-        "p50": row["p50_ms"] / bare["p50_ms"],
-        "p99_p50": row["load_p99_ms"] / row["load_p50_ms"],
-        "traced": traced["x_off"] if traced else math.nan,
-    }
-
-
-def ratio_rows(parts: dict[str, dict], read: dict[str, dict]) -> list[dict[str, Any]]:
-    """Issue 11's targets: the limit, before (if measured), now, verdict, where the rest is."""
-    now = ratios(parts, read, "cello off")
-    before = ratios(parts, read, "before off") if "before off" in read else None
-    cpu = chain_parts(parts, read, "cpu_us")
-    p50 = chain_parts(parts, read, "p50_ms")
-    floor = parts["three bare hops"]
-    rows = []
-    for label, key, limit, at_most in RATIO_TARGETS:
-        if key == "cpu":
-            limit = 0.75 * (before["cpu"] if before else _ISSUE_CPU_RATIO)
-        assert limit is not None
-        value = now[key]
-        met = value <= limit if at_most else value >= limit
-        if met:
-            rest = ""
-        elif key == "p99_p50":
-            spread = floor["load_p99_ms"] / floor["load_p50_ms"]
-            rest = f"the three bare hops alone have {spread:.2g}x (queueing, not a part)"
-        elif key == "traced":
-            added = {k: read["cello s=1.0"]["cpu_us_by"][k] - v
-                     for k, v in read["cello off"]["cpu_us_by"].items()}  # fmt: skip
-            rest = "tracing adds " + ", ".join(f"{k} +{v:,.0f} µs CPU" for k, v in added.items())
-        else:
-            name, share = _largest(p50 if key == "p50" else cpu, traced=False)
-            rest = f"largest part: {name}, {share:.0f} % of the untraced read"
-        rows.append({
-            "key": key, "label": label, "target": f"{'≤' if at_most else '≥'} {limit:.3g}x",
-            "before": before[key] if before else None, "now": value,
-            "verdict": "met" if met else "missed", "rest": rest,
-        })  # fmt: skip
-    return rows
-
-
-def targets(
-    echo: list[dict], chain: list[dict], parts: list[dict], stack: dict[str, Any]
-) -> list[tuple[str, ...]]:
-    """(target, measured, verdict) for issues 9 and 11 and the checks kept from before."""
-    by = {r["config"]: r for r in echo}
-    cell = {(r["path"], r["config"]): r for r in chain}
-    read = {config: r for (path, config), r in cell.items() if path == "read"}
-    full = by["s=1.0"]
-    rows: list[tuple[str, ...]] = [
-        ("issue 9: sampling 1.0 + export: added CPU ≤ 150 µs/request (echo, process tree)",
-         *_at_most(full["added_us"], 150, " µs")),
-        ("issue 9: unsampled (sampling 0): added CPU ≤ 20 µs/request (echo)",
-         *_at_most(by["s=0"]["added_us"], 20, " µs")),
+    httpx, aiohttp = transport_rows(rows)
+    if httpx and aiohttp:
+        transport = 1 - paired(runs, aiohttp, httpx, "cpu_us")
+        transport_rest = part(cpu, False, "untraced read")
+    else:
+        transport = math.nan
+        calls = 2 * (s["httpx-aiohttp"]["cpu_us"] - s["httpx"]["cpu_us"])
+        transport_rest = (
+            f"no chain row has {TRANSPORT}=aiohttp yet; from the parts, two calls on "
+            f"aiohttp's transport would change the untraced read by {calls:+,.0f} µs CPU "
+            f"({100 * calls / s['chain off']['cpu_us']:+.0f} %)"
+        )
+    on, off = s["chain s=1.0"]["cpu_us_by"], s["chain off"]["cpu_us_by"]
+    added = {k: on[k] - v for k, v in off.items()}
+    traced_rest = (
+        f"tracing adds {', '.join(f'{k} +{v:,.0f}' for k, v in added.items())} µs CPU per read, "
+        f"{100 * sum(added.values()) / s['chain s=1.0']['cpu_us']:.0f} % of the traced read"
+    )
+    traced = [n for n, r in rows.items() if r["traced"] and n in s]
+    lost = sum(s[n]["lost"] for n in traced)
+    expected = sum(s[n]["expected"] for n in traced)
+    table = [
+        ("untraced chain req/s / bare handler's", 0.02, False,
+         paired(runs, "chain off", "bare", "rps"), part(cpu, False, "untraced read")),
+        ("chain CPU per read on aiohttp's transport, below httpx's", 0.35, False,
+         transport, transport_rest),
+        ("chain p50 at 1 connection / bare handler's", 30.0, True,
+         paired(runs, "chain off", "bare", "p50_us"), part(p50, False, "untraced p50")),
+        ("traced chain req/s / untraced", 0.7, False,
+         paired(runs, "chain s=1.0", "chain off", "rps"), traced_rest),
+        ("traced chain req/s / FastAPI peer's traced", 1.8, False,
+         paired(runs, "chain s=1.0", "fastapi chain s=1.0", "rps"), part(cpu, True, "traced read")),
+        ("untraced chain req/s / FastAPI peer's untraced", 1.3, False,
+         paired(runs, "chain off", "fastapi chain off", "rps"), part(cpu, False, "untraced read")),
     ]  # fmt: skip
-    for r in ratio_rows({p["config"]: p for p in parts}, read):
-        verdict = r["verdict"] + (f"; {r['rest']}" if r["rest"] else "")
-        issue = "issues 9 and 11" if r["key"] == "traced" else "issue 11"
-        rows.append((f"{issue}: {r['label']} {r['target']}", f"{_num(r['now'])}x", verdict))
-    traced_chain = [r for r in chain if r["config"] == "cello s=1.0"]
-    dropped = full["dropped"] + sum(r["dropped"] for r in traced_chain)
-    lost = max(0, full["expected"] - full["spans"])
-    rows.append(("no spans dropped at saturation (echo 1.0 + traced chain)",
-                 f"{dropped} dropped, {lost} missing of {full['expected']}",
-                 "met" if dropped == 0 and lost == 0 else "missed"))  # fmt: skip
-    ttt = stack.get("time_to_trace") or {}
-    for backend in ("jaeger", "zipkin"):
-        p95 = (ttt.get(backend) or {}).get("p95_ms")
-        rows.append((f"time to trace p95 < 1 s ({backend})", *_at_most(p95, 1000, " ms")))
-    rss = stack.get("idle_rss")
-    total = sum(rss.values()) if rss else None
-    rows.append(("whole native stack idle < 1 GB RSS", *_at_most(total, 1024, " MiB")))
-    return rows
+    out = []
+    for label, limit, at_most, value, rest in table:
+        verdict = _verdict(value, limit, at_most)
+        out.append({"label": label, "target": f"{'≤' if at_most else '≥'} {limit:g}x",
+                    "value": value, "verdict": verdict,
+                    "rest": "" if verdict == "met" else rest})  # fmt: skip
+    out[1]["target"] = "≥ 35 %"
+    out[1]["shown"] = "-" if math.isnan(transport) else f"{100 * transport:.0f} %"
+    out.append({"label": "no span lost at saturation (every traced row)", "target": "0 lost",
+                "value": float(lost), "shown": f"{lost:,} of {expected:,}",
+                "verdict": "met" if lost == 0 else "missed", "rest": ""})  # fmt: skip
+    return out
+
+
+def sql_table(sql: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One line per SQLAlchemy variant: its least disturbed round, and its median.
+
+    A query's CPU is a few hundred µs; on a shared machine some rounds of it take twice
+    that (other work, stolen time), never less. So, as ``timeit`` does, a variant's cost
+    is its best round, and its difference to db today is best round against best round.
+    """
+    variants = sql["variants"]
+    base = variants.get("db today", {})
+    best_base = min((r["cpu_us"] for r in base.get("c1", [])), default=math.nan)
+    out = []
+    for name, v in variants.items():
+        if "skipped" in v:
+            out.append({"name": name, "what": v["what"], "skipped": v["skipped"]})
+            continue
+        best = {mode: min(v[mode], key=lambda r: r["cpu_us"]) for mode in ("c1", "c16")}
+        out.append({"name": name, "what": v["what"], "trips": v["round_trips"],
+                    "cpu_us": best["c1"]["cpu_us"], "median_us": v["c1_median"]["cpu_us"],
+                    "vs_db_us": best["c1"]["cpu_us"] - best_base,
+                    "wall_us": best["c1"]["wall_us"],
+                    "loop_sleeps": v["c1_median"]["loop_voluntary_cs"],
+                    "switches": v["c1_median"]["voluntary_cs"],
+                    "qps16": v["c16_median"]["qps"],
+                    "cpu16_us": best["c16"]["cpu_us"]})  # fmt: skip
+    return out
 
 
 def _md(header: list[str], rows: list[list[Any]]) -> str:
@@ -311,352 +216,178 @@ def _md(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value: float, digits: int = 0) -> str:
-    return f"{value:,.{digits}f}"
+def _x(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3g}x"
 
 
-def _x(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.3g}x"
+def _n(value: float, digits: int = 0) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
 
 
-def stock_vs_lean(results: dict[str, Any], echo: list[dict]) -> str:
-    """Issue 9's comparison: the lean fork and the stock pipeline, same run, and the floor."""
-    by = {r["config"]: r for r in echo}
-    floor, skipped = results["floor"], results.get("skipped", {})
-    lean_fork = results["commits"]["lean fork"]
-    lean = "lean s=1.0" in by
-    span, encode, unsampled = floor["server_span"], floor["encode"], floor["unsampled"]
-
-    def cell(name: str, key: str, digits: int = 1) -> str:
-        return _fmt(by[name][key], digits) if name in by else "-"
-
-    table = _md(
-        ["per request, echo app", f"lean fork ({lean_fork})", "stock pipeline (today)",
-         "stock SDK floor (`bench/floor.py`)"],
-        [["added CPU µs at sampling 1.0 (over its own off)", cell("lean s=1.0", "added_us"),
-          cell("s=1.0", "added_us"), f"{span + encode:.1f} (span {span:.1f} + OTLP encoding "
-          f"{encode:.1f})"],
-         ["added CPU µs at sampling 0.0", cell("lean s=0", "added_us"), cell("s=0", "added_us"),
-          f"{unsampled:.1f} (unsampled span)"],
-         ["CPU µs, tracing off (the wrapper alone)", cell("lean off", "cpu_us"),
-          cell("off", "cpu_us"), "-"],
-         ["req/s at sampling 1.0 / off", _x(by["lean s=1.0"]["x_off"]) if lean else "-",
-          _x(by["s=1.0"]["x_off"]), "-"],
-         ["p99 at 1 connection, sampling 1.0 (ms)", cell("lean s=1.0", "p99_ms", 2),
-          cell("s=1.0", "p99_ms", 2), "-"]],
-    )  # fmt: skip
-    floor_table = _md(
-        ["stock SDK operation (no project code)", "CPU µs"],
-        [["`propagate.extract` + start and end one SERVER span, nine attributes at start, "
-          "`BatchSpanProcessor` queue", f"{span:.1f}"],
-         ["encode one span to OTLP (`encode_spans(...).SerializeToString()`, batches of 128)",
-          f"{encode:.1f}"],
-         ["the same SERVER span, unsampled (`ALWAYS_OFF`)", f"{unsampled:.1f}"]],
-    )  # fmt: skip
-    stock1, stock0 = by["s=1.0"]["added_us"], by["s=0"]["added_us"]
-    text = [
-        f"\n## Issue 9: the stock pipeline against the lean fork ({lean_fork}), same run\n",
-        f"The lean fork is commit `{lean_fork}`'s `src/` and `bench/apps/echo.py`, checked out "
-        "of git into a temporary directory for the run; its export process is counted in its "
-        "process tree, as the stock pipeline's export thread is in its process. Added CPU is "
-        "against each one's own `OTEL_SDK_DISABLED=true` row, paired by round.\n",
-        table,
-        "\n" + floor_table,
-        "\n**What the stock SDK costs that the fork did not.** "
-        f"At sampling 1.0 the stock pipeline adds {round(stock1)} µs of CPU per request"
-        + (f" where the fork added {round(by['lean s=1.0']['added_us'])} µs "
-           f"({round(stock1 - by['lean s=1.0']['added_us']):+d} µs)" if lean else "")
-        + f". Of that, the SDK's own work is about {round(span + encode)} µs with no project code "
-        f"at all: {round(span)} µs to extract the context and start and end the SERVER span "
-        "(span limits and attribute validation in `BoundedAttributes`, the sampler chain, "
-        "the span-processor chain a user can add to, the batch queue) and "
-        f"{round(encode)} µs to encode it (the stock encoder builds protobuf message objects "
-        "for each span and attribute, then serialises them). The fork's own span class "
-        "skipped limits, links and the processor chain, and its encoder wrote the OTLP bytes "
-        "directly in a child process. What the project adds on top of the floor is "
-        f"{round(stock1 - span - encode)} µs (the gRPC call that ships each batch, the request "
-        "id, the `traceparent` answer, reading the request for the attributes, the export "
-        "counters). Unsampled, the stock pipeline "
-        f"adds {round(stock0)} µs"
-        + (f" (the fork {round(by['lean s=0']['added_us'])} µs)" if lean else "")
-        + f" against an SDK floor of {round(unsampled)} µs for a non-recording span.\n",
-    ]  # fmt: skip
-    if not lean:
-        text.append(f"The lean fork's rows are skipped: {skipped.get('lean fork', 'not run')}.\n")
-    return "\n".join(text)
-
-
-def hops(results: dict[str, Any], parts: list[dict], chain: list[dict]) -> str:
-    """Issue 11: the parts of a hop, the chain beside them, the ratios and the breakdown."""
-    skipped, before = results.get("skipped", {}), results["commits"]["chain before"]
-    notes = {**results["component_configs"], **CHAIN_NOTES}
-    part = {r["config"]: r for r in parts}
-    read = {r["config"]: r for r in chain if r["path"] == "read"}
-
-    def row(name: str, what: str, r: dict[str, Any]) -> list[Any]:
-        return [name, what, _fmt(r["rps"]), _fmt(r["cpu_us"]), f"{r['p50_ms']:.2f}",
-                f"{r['load_p99_ms'] / r['load_p50_ms']:.1f}", f"{r['voluntary_cs_c1']:.1f}",
-                f"{r['involuntary_cs_c1']:.1f}", f"{r['voluntary_cs']:.1f}",
-                f"{r.get('threads', 0):.0f}"]  # fmt: skip
-
-    rows = [row(name, notes[name], r) for name, r in part.items()]
-    rows += [row(f"chain read, {name}", notes[name], r) for name, r in read.items()]
-    table = _md(
-        ["row", "what", "req/s at 16 conns", "CPU µs/req", "p50 c1 ms", "p99/p50 at 16",
-         "voluntary cs/req c1", "involuntary cs/req c1", "voluntary cs/req at 16",
-         "peak threads"], rows,
-    )  # fmt: skip
-    ratio_table = _md(
-        ["figure (the chain's read against the bare echo, same rounds)", "target", "before",
-         "now", "verdict", "where the rest is"],
-        [[r["label"], r["target"], _x(r["before"]), _x(r["now"]), r["verdict"], r["rest"]]
-         for r in ratio_rows(part, read)],
-    )  # fmt: skip
-    cpu = chain_parts(part, read, "cpu_us")
-    p50 = chain_parts(part, read, "p50_ms")
-    total_cpu = sum(v for _, v, add in cpu if add)
-    total_p50 = sum(v for _, v, add in p50 if add)
-    breakdown = _md(
-        ["part of a read", "CPU µs/req", "% of the traced read", "p50 c1 ms", "% of its p50"],
-        [[name, _fmt(c), f"{100 * c / total_cpu:.0f}" if add else "-", f"{p:.2f}",
-          f"{100 * p / total_p50:.0f}" if add else "-"]
-         for (name, c, add), (_, p, _) in zip(cpu, p50, strict=True)],
-    )  # fmt: skip
-    services = _md(
-        ["chain (read)", *read["cello off"]["cpu_us_by"]],
-        [[name, *(_fmt(v) for v in r["cpu_us_by"].values())] for name, r in read.items()],
-    )
-    text = [
-        "\n## Issue 11: one hop's parts, and the chain beside them\n",
-        "Each part is a bare Cello app that does one thing per `GET /` "
-        "(`bench/apps/component.py`: no tracing, no project code but db's own queries), "
-        "measured in the same rounds as the chains, at the chain's 16 connections for "
-        "throughput and CPU and at one connection for p50. Context switches (cs) are the "
-        "kernel's counts per request: voluntary ones are mostly thread handoffs (a thread "
-        "waits for another: Cello's Rust thread and its asyncio thread, aiosqlite's thread); "
-        "at one connection every request pays them in full. The parts count the whole "
-        "process (`getrusage`, exited threads included); the chains sum "
-        "`/proc/PID/task/*/status` of live threads. CPU of the httpx part is the caller's "
-        "alone; the three bare hops count all three processes.\n",
-        table,
-        "\n### Issue 11's targets, as ratios to the bare echo of the same rounds\n",
-        (f"`before` is the chain of commit `{before}` (before issue 11's changes), "
-         "checked out of git and run in the same rounds; the CPU target is 25 % below its "
-         "ratio." if "before off" in read else
-         f"`before` was not run ({skipped.get('chain before', 'not run')}); the CPU target is "
-         "25 % below issue 11's 30x.") + "\n",
-        ratio_table,
-        "\n### Where a chain read goes\n",
-        "The floor's parts come from the rows above (three handlers, two httpx calls net of "
-        "the handler they call, one SQLAlchemy query net of its handler); the rest is what "
-        "the services and tracing add over the measured floor. The rows with a share sum to "
-        "the traced read.\n",
-        breakdown,
-        "\nCPU µs per read by service:\n",
-        services,
-    ]  # fmt: skip
-    return "\n".join(text)
+def findings(
+    runs: Runs,
+    s: Mapping[str, Mapping[str, Any]],
+    added: Mapping[str, float],
+    floor: Mapping[str, float],
+    sql: Mapping[str, Mapping[str, Any]],
+) -> str:
+    """The run's results in a few sentences, every figure from this run."""
+    cpu = chain_parts(s, "cpu_us")
+    calls = next(v for n, v, _ in cpu if n.startswith("httpx call"))
+    cello, fastapi = added.values()
+    sdk = floor["server_span"] + floor["encode"]
+    lines = [
+        f"- The chain serves {_x(paired(runs, 'chain off', 'fastapi chain off', 'rps'))} the "
+        f"FastAPI peer's req/s untraced and "
+        f"{_x(paired(runs, 'chain s=1.0', 'fastapi chain s=1.0', 'rps'))} traced, on "
+        f"{_x(paired(runs, 'chain s=1.0', 'fastapi chain s=1.0', 'cpu_us'))} its CPU per "
+        "traced read.",
+        f"- Tracing a request costs Cello {cello:,.0f} µs of CPU, {_x(cello / sdk)} what the "
+        f"SDK itself takes for the span and its encoding ({sdk:,.0f} µs); FastAPI's stock "
+        f"instrumentation takes {fastapi:,.0f} µs.",
+        f"- The two httpx calls are the largest part of a read: {calls:,.0f} µs, "
+        f"{100 * calls / s['chain s=1.0']['cpu_us']:.0f} % of the traced read. One call costs "
+        f"its caller {s['httpx']['cpu_us'] - s['bare']['cpu_us']:,.0f} µs on httpx's own "
+        f"transport, {s['httpx-aiohttp']['cpu_us'] - s['bare']['cpu_us']:,.0f} µs on "
+        f"aiohttp's, {s['aiohttp']['cpu_us'] - s['bare']['cpu_us']:,.0f} µs with aiohttp "
+        "alone.",
+    ]
+    today, proposed, alone = (sql.get(n, {}) for n in ("db today", "proposed", "aiosqlite"))
+    if all(v and "skipped" not in v for v in (today, proposed, alone)):
+        lines.append(
+            f"- A read as db makes it is {today['trips']:.0f} trips to aiosqlite's thread "
+            "(SQLAlchemy's adaptor sends cursor, execute, fetchall and close, and a rollback "
+            f"as the connection returns) where aiosqlite alone needs {alone['trips']:.0f}: "
+            f"{today['cpu_us'] - alone['cpu_us']:,.0f} µs more CPU per query. The proposed "
+            f"settings take {today['trips'] - proposed['trips']:.0f} trip off and change its "
+            f"CPU by {proposed['vs_db_us']:+,.0f} µs "
+            f"({100 * proposed['vs_db_us'] / today['cpu_us']:+.0f} %); no setting measured "
+            "here removes the adaptor's four calls or SQLAlchemy's own work."
+        )
+    return "\n".join(lines)
 
 
 def write(results: dict[str, Any], out: Path) -> str:
     """Write README.md, benchmarks.png and results.json under ``out``; return the markdown."""
-    echo, chain = echo_table(results["echo"]), chain_table(results["chain"])
-    parts = component_table(results["components"])
-    for row in [*parts, *chain]:
-        row["threads"] = sum((results.get("threads") or {}).get(row["config"], {}).values())
-    stack = results["stack"]
-    m = results["machine"]
-    s = m["settings"]
-    parts_md = [
-        "# Benchmarks: what tracing costs, and what each hop costs\n",
-        "Generated by `make bench` (`bench/run.sh`, `bench/run.py`); do not edit by hand. "
-        "Each configuration is its own process, loaded by `wrk` on 127.0.0.1; the rounds go "
-        "round-robin over the configurations and every figure is the median over rounds "
-        "(ratios and added CPU are medians of per-round pairs). CPU is user+system time of "
-        "the service's process tree (exporter children included) from `/proc`, divided by "
-        "the requests served; the OTLP sink runs in its own process. Latency p50/p99 comes "
-        "from a separate run at one connection. The harness reports; it asserts nothing. "
-        "The machine is shared: compare figures within this run, as the ratios do.\n",
-        f"- command: `make bench` (or `bench/run.sh`); runtime {results['runtime_s'] / 60:.1f} min",
-        f"- date: {m['date']}; commit {m['commit']}",
-        f"- machine: {m['cores']} cores, {m['cpu']}, {m['memory_gib']} GiB, {m['os']}, "
-        f"kernel {m['kernel']}; Python {m['python']}; {m['wrk']}",
-        f"- load average when the run started: {m['load_average']:.2f} (the machine is shared; "
-        "read small differences as noise)",
-        f"- settings: {s['duration']} s throughput runs at {s['connections']} connections "
-        f"(chain and parts {s['chain_connections']}), {s['latency_duration']} s latency runs "
-        f"at 1 connection, {s['rounds']} rounds (chain and parts {s['chain_rounds']}); "
-        f"service log level {s['log_level']}\n",
+    runs, rows, m = results["runs"], results["rows"], results["machine"]
+    s, st = summary(runs, rows), m["settings"]
+    floor, sql = results["floor"], sql_table(results["sql"])
+    verdicts = targets(runs, rows)
+    cpu = chain_parts(s, "cpu_us")
+    added = {
+        "Cello (cello_telemetry)": paired(runs, "echo s=1.0", "echo off", "cpu_us", ratio=False),
+        "FastAPI (stock instrumentation)": paired(
+            runs, "fastapi echo s=1.0", "fastapi echo off", "cpu_us", ratio=False
+        ),
+    }
+    by_sql = {r["name"]: r for r in sql}
+    proposed, today = by_sql.get("proposed", {}), by_sql.get("db today", {})
+    served = paired(runs, "db proposed", "db today", "cpu_us", ratio=False)
+    text = [
+        "# Benchmarks: the template against FastAPI and the floors\n",
+        "Generated by `make bench` (`bench/run.py`); do not edit by hand. Every row is its "
+        "own process (or three), loaded by `wrk` over loopback; the rounds go round-robin "
+        "over the rows, and each ratio is the median over rounds of that round's ratio. CPU "
+        "is user+system time of the row's processes per request (the OTLP sink runs apart); "
+        "p50 is from a run at one connection. The machine is shared: read the ratios, not "
+        "the absolute figures.\n",
+        f"- {m['date']}, commit {m['commit']}, {results['runtime_s'] / 60:.0f} min; "
+        f"{m['cores']} cores ({m['cpu']}), load average {m['load_average']:.1f} at the start",
+        f"- {st['rounds']} rounds of {st['duration']} s at {st['connections']} connections and "
+        f"{st['latency_duration']} s at 1; Python {m['python']}, {m['wrk']}\n",
+        "## In short\n",
+        findings(runs, s, added, floor, by_sql),
+        "\n## Side by side\n",
+        _md(["row", "what it measures", "req/s", "x bare", "CPU µs/req", "p50 ms (1 conn)",
+             "p50 x bare", "spans/req", "lost spans", "errors"],
+            [[f"**{n}**" if rows[n]["group"] == "chain" else n, rows[n]["what"], _n(r["rps"]),
+              _x(r["x_bare"]), _n(r["cpu_us"]), f"{r['p50_ms']:.2f}", _x(r["p50_x_bare"]),
+              f"{r['spans_per_request']:.2f}" if rows[n]["traced"] else "-",
+              r["lost"] if rows[n]["traced"] else "-", r["errors"]] for n, r in s.items()]),
+        "\nThe floor rows are bare Cello apps doing one thing per request (`bench/apps/"
+        "component.py`); a `+` row is the bare handler plus that one call, its CPU the "
+        "caller's alone. The chain is `GET /api/users/{id}` through gateway, users and db "
+        "(`tools.run`), against the FastAPI peer (`bench/peer/chain.py`: FastAPI, uvicorn, "
+        "httpx, SQLAlchemy on aiosqlite, and the stock FastAPI, httpx and SQLAlchemy "
+        "instrumentations).\n",
         "## Targets\n",
-        _md(
-            ["target", "measured", "verdict"], [list(r) for r in targets(echo, chain, parts, stack)]
-        ),
-        stock_vs_lean(results, echo),
-        hops(results, parts, chain),
-        "\n## One service: the echo app (`bench/apps/echo.py`)\n",
-        _md(
-            [
-                "config",
-                "what",
-                "req/s",
-                "x off",
-                "CPU µs/req",
-                "added µs/req",
-                "p50 c1 ms",
-                "p99 c1 ms",
-                "spans received / expected",
-                "dropped",
-                "errors",
-            ],
-            [
-                [
-                    r["config"],
-                    results["echo_configs"][r["config"]],
-                    _fmt(r["rps"]),
-                    f"{r['x_off']:.2f}",
-                    _fmt(r["cpu_us"], 1),
-                    _fmt(r["added_us"], 1),
-                    f"{r['p50_ms']:.2f}",
-                    f"{r['p99_ms']:.2f}",
-                    f"{r['spans']:,} / {r['expected']:,}" if "s=" in r["config"] else "-",
-                    r["dropped"],
-                    r["errors"],
-                ]
-                for r in echo
-            ],
-        ),
-        "\n## The chain gateway -> users -> db (Cello vs the FastAPI peer, `bench/peer/`)\n",
-        "read = `GET /api/users/{id}` of one user; write = `POST /api/users` with a unique "
-        "e-mail per request (`bench/wrk/create_user.lua`; SQLite with synchronous=FULL, so "
-        f"the disk weighs in). CPU is the sum over the three services. `before` is commit "
-        f"`{results['commits']['chain before']}`'s services, untraced.\n",
-        _md(
-            [
-                "path",
-                "config",
-                "req/s",
-                "x off",
-                "CPU µs/req (3 services)",
-                "added µs/req per service",
-                "p50 c1 ms",
-                "p99 c1 ms",
-                "p50 / p99 at 16 ms",
-                "spans/req",
-                "dropped",
-                "errors",
-            ],
-            [
-                [
-                    r["path"],
-                    r["config"],
-                    _fmt(r["rps"]),
-                    f"{r['x_off']:.2f}",
-                    _fmt(r["cpu_us"]),
-                    _fmt(r["added_per_service_us"], 1),
-                    f"{r['p50_ms']:.2f}",
-                    f"{r['p99_ms']:.2f}",
-                    f"{r['load_p50_ms']:.1f} / {r['load_p99_ms']:.1f}",
-                    f"{r['spans_per_request']:.2f}",
-                    r["dropped"],
-                    r["errors"],
-                ]
-                for r in chain
-            ],
-        ),
-        "\n## Time to trace (full stack)\n",
-    ]
-    if "skipped" in stack:
-        parts_md.append(f"skipped: {stack['skipped']}\n")
-    else:
-        ttt = stack["time_to_trace"]
-        parts_md.append(_md(
-            ["backend", "p50 ms", "p95 ms", "traces", "incomplete after 15 s"],
-            [[b, f"{v['p50_ms']:.0f}" if v["p50_ms"] is not None else "-",
-              f"{v['p95_ms']:.0f}" if v["p95_ms"] is not None else "-", v["traces"],
-              v["incomplete_after_15s"]] for b, v in ttt.items()] if "skipped" not in ttt
-            else [["-", "-", "-", "-", ttt["skipped"]]],
-        ))  # fmt: skip
-    parts_md.append("\n## Footprint (RSS, MiB, process tree)\n")
-    rows = []
-    for group, rss in results["footprint"].items():
-        for component, idle in rss["idle"].items():
-            rows.append([group, component, f"{idle:.0f}", f"{rss['peak'].get(component, 0):.0f}"])
-    if "skipped" not in stack:
-        for component, idle in stack["idle_rss"].items():
-            peak = stack["peak_rss"].get(component, 0)
-            rows.append(["stack", component, f"{idle:.0f}", f"{peak:.0f}"])
-    parts_md.append(_md(["group", "component", "idle", "peak under load"], rows))
-    if "skipped" in stack:
-        parts_md.append("\nstack components: skipped (stack not running)")
-    profile = results.get("profile")
-    if profile:
-        parts_md += [
-            f"\n## Profile: echo at sampling 1.0 under load (py-spy, `{profile['file']}`)\n",
-            f"{profile['samples']} samples of the threads holding the GIL (children included), "
-            "at 200 Hz; the raw collapsed stacks are in the file (flamegraph.pl or speedscope "
-            "read them).\n",
-            _md(["thread", "% of samples"], [[t, f"{p:.1f}"] for t, p in profile["threads"]]),
-            "\nTop functions by own time:\n",
-            _md(["function", "% self"], [[f"`{f}`", f"{p:.1f}"] for f, p in profile["self"]]),
-            "\nTop functions including callees (thread and event-loop plumbing left out):\n",
-            _md(["function", "% incl."], [[f"`{f}`", f"{p:.1f}"] for f, p in profile["inclusive"]]),
-        ]  # fmt: skip
-    parts_md.append("\n![benchmarks](benchmarks.png)\n")
-    text = "\n".join(parts_md)
+        _md(["target", "limit", "this run", "verdict", "what holds the rest"],
+            [[t["label"], t["target"], t.get("shown") or _x(t["value"]), t["verdict"],
+              t["rest"]] for t in verdicts]),
+        "\n## Where a chain read goes (CPU µs, from the rows above)\n",
+        _md(["part", "CPU µs", "share of the traced read"],
+            [[n, _n(v), f"{100 * v / s['chain s=1.0']['cpu_us']:.0f} %" if add else ""]
+             for n, v, add in cpu]),
+        "\n## What tracing adds to one request, over the SDK's own cost\n",
+        f"The SDK alone (`bench/floor.py`, no project code): {floor['server_span']:.0f} µs to "
+        f"start and end a SERVER span from a `traceparent`, {floor['encode']:.0f} µs to "
+        f"encode it to OTLP, {floor['unsampled']:.0f} µs when unsampled. Added CPU per "
+        "request of the one-service rows, sampling 1.0 minus tracing off:\n",
+        _md(["framework", "added CPU µs/request", "x the SDK's span + encoding"],
+            [[k, _n(v), _x(v / (floor["server_span"] + floor["encode"]))]
+             for k, v in added.items()]),
+        "\n## SQLAlchemy per query, one public setting at a time (`bench/sql.py`)\n",
+        "One process reads user 1 with each variant in turn, round-robin. Trips are the "
+        "jobs handed to aiosqlite's thread per query, counted through "
+        "`create_async_engine(async_creator=...)`; loop sleeps are the event loop thread's "
+        "voluntary context switches per query. CPU is the whole process's (loop and "
+        f"driver threads), in the least disturbed of {results['sql']['settings']['rounds']} "
+        "rounds (the median in brackets), as `timeit` reports: a round can only be slowed "
+        "down by the rest of the machine.\n",
+        _md(["variant", "setting", "trips", "CPU µs: best (median)", "vs db today", "wall µs",
+             "loop sleeps", "switches", "queries/s at 16", "CPU µs at 16"],
+            [[r["name"], r["what"], "-", "-", "-", "-", "-", "-", "-", r["skipped"]]
+             if "skipped" in r else
+             [r["name"], r["what"], _n(r["trips"], 1),
+              f"{_n(r['cpu_us'])} ({_n(r['median_us'])})",
+              "-" if r["name"] == "db today" else f"{r['vs_db_us']:+,.0f}",
+              _n(r["wall_us"]), _n(r["loop_sleeps"], 1), _n(r["switches"], 1), _n(r["qps16"]),
+              _n(r["cpu16_us"])] for r in sql]),
+    ]  # fmt: skip
+    if proposed and today and "skipped" not in proposed:
+        text.append(
+            f"\nThe proposed settings take a read from {today['trips']:.0f} trips to "
+            f"{proposed['trips']:.0f} and change its CPU by {proposed['vs_db_us']:+,.0f} µs "
+            f"({100 * proposed['vs_db_us'] / today['cpu_us']:+.0f} %) at one query, "
+            f"{proposed['cpu16_us'] - today['cpu16_us']:+,.0f} µs at 16; served by a bare "
+            f"app (`db proposed` against `db today` above), {served:+,.0f} µs CPU per request."
+        )
+    text.append("\n![req/s and CPU per request of every row](benchmarks.png)\n")
+    markdown = "\n".join(text)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "README.md").write_text(text)
+    (out / "README.md").write_text(markdown)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    chart(results, out / "benchmarks.png")
-    return text
+    chart(s, rows, out / "benchmarks.png")
+    return markdown
 
 
-def chart(results: dict[str, Any], path: Path) -> None:
-    """Bars of the medians with every round as a dot: the echo, the hop's parts, the chain."""
+def chart(
+    s: Mapping[str, Mapping[str, Any]], rows: Mapping[str, Mapping[str, Any]], path: Path
+) -> None:
+    """Two bar panels, log scale: req/s as a multiple of the bare handler's, CPU per request."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 4, figsize=(21, 5.5))
-    hop_cpu = {**results["components"],
-               **{f"{c} read": runs for c, runs in results["chain"]["read"].items()}}  # fmt: skip
-    panels = [
-        (axes[0], results["echo"], "rps", "echo: requests/s"),
-        (axes[1], results["echo"], "cpu_us", "echo: CPU µs per request"),
-        (axes[2], hop_cpu, "cpu_us", "a hop's parts and the chain: CPU µs per request"),
-    ]
-    for ax, data, key, title in panels:
-        names = list(data)
-        ax.bar(names, [statistics.median(r[key] for r in data[n]) for n in names], color="#7aa6c2")
-        for i, n in enumerate(names):
-            ax.plot([i] * len(data[n]), [r[key] for r in data[n]], "k.", markersize=4)
+    names = list(s)
+    colours = {"floor": "#9bb7c9", "service": "#5d8fb0", "chain": "#2f5f86"}
+    colour = [colours.get(rows[n]["group"], "#9bb7c9") for n in names]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.5))
+    panels = (("x_bare", "req/s, x the bare handler's"), ("cpu_us", "CPU µs per request"))
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        ax.barh(names, [s[n][key] for n in names], color=colour)
         ax.set_title(title)
-        ax.tick_params(axis="x", rotation=30)
-        for label in ax.get_xticklabels():
-            label.set_horizontalalignment("right")
-    ax = axes[3]
-    configs = list(results["chain"]["read"])
-    width = 0.4
-    for offset, path_name in ((-width / 2, "read"), (width / 2, "write")):
-        runs = results["chain"][path_name]
-        xs = [i + offset for i in range(len(configs))]
-        ax.bar(xs, [statistics.median(r["rps"] for r in runs[c]) for c in configs], width,
-               label=path_name)  # fmt: skip
-    ax.set_xticks(range(len(configs)), configs, rotation=30)
-    ax.set_title("chain gateway -> users -> db: requests/s")
-    ax.legend()
+        ax.set_xscale("log")
+        ax.invert_yaxis()
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
 if __name__ == "__main__":
-    # Re-render README.md and the chart from a results.json (e.g. after changing the report).
+    # Re-render README.md and the chart from a results.json (after changing the report).
     import sys
 
     source = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/benchmarks/results.json")
-    saved = json.loads(source.read_text())
-    raw = source.parent / "profile-echo-s1.0.txt"
-    if saved.get("profile") and raw.exists():
-        saved["profile"] = summarise_profile(raw)
-    print(write(saved, source.parent))
+    print(write(json.loads(source.read_text()), source.parent))

@@ -1,19 +1,16 @@
-"""``make bench``: what tracing and each hop cost, measured side by side in one run.
+"""``make bench``: what a user of this template chooses between, measured side by side.
 
-Every configuration runs as its own process(es), all started up front; then the
-rounds go round-robin over the configurations, so slow drift of a noisy machine
-(other jobs, CPU frequency) hits them all alike, and the report keeps medians. The
-harness measures and reports; it never fails on a timing.
-
-Phases: the stock SDK's own floor per operation (``bench/floor.py``); the one-service
-echo app (plain Cello, tracing off, sampling 0 to 1.0, OTLP export to a sink in its own
-process), today's and the lean fork's of commit ``e3e7f18`` side by side, and a py-spy
-profile at sampling 1.0; one hop's parts one at a time (``bench/apps/component.py``: bare
-handler, aiosqlite, SQLAlchemy as db uses it, httpx, three bare hops) in the same rounds
-as the gateway -> users -> db chain (Cello off and on, the chain before issue 11's changes,
-the FastAPI peer); time to trace and footprint of the full stack when it runs. Settings
-come from ``BENCH_*`` variables (see ``Settings``); results go to ``docs/benchmarks/``
-(``bench/out/`` in quick mode).
+The rows (``ROWS``) are the floors (a bare Cello handler; one client call and one query,
+each in a bare app, ``bench/apps/component.py``), one service (``bench/apps/echo.py``
+and the FastAPI peer's), and the gateway -> users -> db chain (this repository's
+services, and the FastAPI peer's with its stock instrumentation, ``bench/peer/``), each
+untraced and traced. Every row runs as its own process(es), all started up front; the
+rounds go round-robin over the rows, so the drift of a shared machine hits all alike,
+and the report keeps medians of per-round ratios. Before the rounds, each in a fresh
+process: the SDK's own cost per operation (``bench/floor.py``) and SQLAlchemy's cost
+per query, one setting at a time (``bench/sql.py``). Settings are ``BENCH_*`` variables
+(``Settings``); results go to ``docs/benchmarks/`` (``bench/out/`` with
+``BENCH_QUICK=1``). The harness measures and reports; it never fails on a timing.
 """
 
 from __future__ import annotations
@@ -22,26 +19,22 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bench import procs, report, stack
+from bench import procs, report
 from bench.load import wrk
+from bench.otlp_sink import ROW
 from tools.run import ServiceGroup, chain
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = "docs/benchmarks"
-#: The last commit with the lean fork (its own tracer, wire encoder and exporter process).
-LEAN_FORK = "e3e7f18"
-#: main before the hop levers of issue 11 (pool size, bindparam statements, warm-up).
-CHAIN_BEFORE = "f8ddeee"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,77 +44,87 @@ class Settings:
     quick: bool = os.environ.get("BENCH_QUICK") == "1"
     duration: float = float(os.environ.get("BENCH_DURATION", 2 if quick else 5))
     latency_duration: float = float(os.environ.get("BENCH_LATENCY_DURATION", 1 if quick else 3))
-    rounds: int = int(os.environ.get("BENCH_ROUNDS", 2 if quick else 5))
-    chain_rounds: int = int(os.environ.get("BENCH_CHAIN_ROUNDS", 1 if quick else 3))
-    connections: int = int(os.environ.get("BENCH_CONNECTIONS", 32))
-    chain_connections: int = int(os.environ.get("BENCH_CHAIN_CONNECTIONS", 16))
-    profile_seconds: float = float(os.environ.get("BENCH_PROFILE_SECONDS", 3 if quick else 10))
-    traces: int = int(os.environ.get("BENCH_TRACES", 5 if quick else 30))
+    rounds: int = int(os.environ.get("BENCH_ROUNDS", 1 if quick else 3))
+    connections: int = int(os.environ.get("BENCH_CONNECTIONS", 16))
     log_level: str = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
-    start_stack: bool = os.environ.get("BENCH_STACK") == "1"
-    stack_phase: bool = os.environ.get("BENCH_STACK") != "0"  # 0: never touch the stack
+    only: str = os.environ.get("BENCH_ONLY", "")  # a regular expression: the rows to run
     out: Path = Path(
         os.environ.get("BENCH_OUT", ROOT / ("bench/out" if quick else "docs/benchmarks"))
     )
 
 
-#: name -> (what it is, environment). The access log is off (BENCH_LOG_LEVEL) except in
-#: "off+log", so the others measure tracing alone.
-ECHO_CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
-    "plain": ("bare cello.App, no wrapper (the floor)", {"BENCH_PLAIN": "1"}),
-    "off": ("cello_telemetry.App, OTEL_SDK_DISABLED=true", {"OTEL_SDK_DISABLED": "true"}),
-    "off+log": ("off, with the JSON access log (LOG_LEVEL=INFO)",
-                {"OTEL_SDK_DISABLED": "true", "LOG_LEVEL": "INFO"}),
-    "s=0": ("sampling 0.0: every request unsampled", {"OTEL_TRACES_SAMPLER_ARG": "0"}),
-    "s=0.1": ("sampling 0.1", {"OTEL_TRACES_SAMPLER_ARG": "0.1"}),
-    "s=1.0": ("sampling 1.0, OTLP/gRPC export to the sink", {"OTEL_TRACES_SAMPLER_ARG": "1.0"}),
-    # The same app at LEAN_FORK: its cello_telemetry, checked out of git for the run.
-    "lean off": (f"lean fork ({LEAN_FORK}), OTEL_SDK_DISABLED=true",
-                 {"OTEL_SDK_DISABLED": "true"}),
-    "lean s=0": (f"lean fork ({LEAN_FORK}), sampling 0.0", {"OTEL_TRACES_SAMPLER_ARG": "0"}),
-    "lean s=1.0": (f"lean fork ({LEAN_FORK}), sampling 1.0, export from its child process",
-                   {"OTEL_TRACES_SAMPLER_ARG": "1.0"}),
-}  # fmt: skip
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One row of the table: what it measures, how it starts, the environment it adds.
 
-#: name -> (what it is, BENCH_COMPONENT of bench/apps/component.py, what it calls)
-COMPONENTS: dict[str, tuple[str, str, str | None]] = {
-    "bare": ("bare Cello async handler (the echo)", "bare", None),
-    "aiosqlite": ("one SELECT on one aiosqlite connection (execute_fetchall)", "aiosqlite", None),
-    "sqlalchemy": ("the same SELECT through SQLAlchemy as db does it (UserStore.get)",
-                   "sqlalchemy", None),
-    "httpx": ("one httpx GET to a bare handler (one AsyncClient; caller's CPU)", "httpx",
-              "peer"),
-    "three bare hops": ("httpx -> httpx -> SQLAlchemy: three bare apps (CPU of all three)",
-                        "httpx", "hop2"),
-}  # fmt: skip
+    ``kind`` is ``component`` (``bench/apps/component.py`` doing ``component``, calling
+    the helper app ``calls``), ``hops`` (three bare apps in a row), ``echo``, ``peer-echo``,
+    ``chain`` (this repository's three services, ``tools.run``) or ``peer-chain``.
+    """
 
-CHAIN_CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
-    "cello off": ("cello", {"OTEL_SDK_DISABLED": "true"}),
-    "cello s=1.0": ("cello", {"OTEL_TRACES_SAMPLER_ARG": "1.0"}),
-    # The services and library of CHAIN_BEFORE, checked out of git for the run.
-    "before off": ("before", {"OTEL_SDK_DISABLED": "true"}),
-    "fastapi off": ("fastapi", {"OTEL_SDK_DISABLED": "true"}),
-    "fastapi s=1.0": ("fastapi", {}),
-}
+    group: str  # "floor", "service" or "chain": where the row sits in the table
+    what: str
+    kind: str
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    component: str = ""
+    calls: str = ""
+
+    @property
+    def traced(self) -> bool:
+        untraced = self.env.get("OTEL_SDK_DISABLED") == "true"
+        return self.kind not in ("component", "hops") and not untraced
+
+    @property
+    def path(self) -> str:
+        return "/api/users/{user}" if self.kind.endswith("chain") else "/"
+
+
+OFF = {"OTEL_SDK_DISABLED": "true"}
+ON = {"OTEL_TRACES_SAMPLER_ARG": "1.0"}
+
+ROWS: dict[str, Row] = {
+    "bare": Row("floor", "bare cello.App, an async handler returning a dict", "component",
+                component="bare"),
+    "httpx": Row("floor", "+ one httpx GET to a bare app (httpx's own transport)", "component",
+                 component="httpx", calls="bare"),
+    "httpx-aiohttp": Row("floor", "+ the same GET, httpx on httpx_aiohttp.AiohttpTransport",
+                         "component", component="httpx-aiohttp", calls="bare"),
+    "aiohttp": Row("floor", "+ the same GET, aiohttp.ClientSession alone", "component",
+                   component="aiohttp", calls="bare"),
+    "aiosqlite": Row("floor", "+ one SELECT by id, aiosqlite alone", "component",
+                     component="aiosqlite"),
+    "db today": Row("floor", "+ the same SELECT through db's UserStore.get", "component",
+                    component="db today"),
+    "db proposed": Row("floor", "+ the same SELECT, db's engine with the proposed settings",
+                       "component", component="db proposed"),
+    "three bare hops": Row("floor", "httpx -> httpx -> db today: three bare apps", "hops"),
+    "echo off": Row("service", "cello_telemetry.App, OTEL_SDK_DISABLED=true", "echo", OFF),
+    "echo s=1.0": Row("service", "cello_telemetry.App, sampling 1.0, OTLP/gRPC", "echo", ON),
+    "fastapi echo off": Row("service", "FastAPI + uvicorn, no instrumentation", "peer-echo", OFF),
+    "fastapi echo s=1.0": Row("service", "FastAPI + its stock instrumentation, OTLP/gRPC",
+                              "peer-echo", ON),
+    "chain off": Row("chain", "gateway -> users -> db, OTEL_SDK_DISABLED=true", "chain", OFF),
+    "chain s=1.0": Row("chain", "the same, sampling 1.0, OTLP/gRPC", "chain", ON),
+    # The chain with each client transport: one line each once the library reads it, e.g.
+    # "chain aiohttp off": Row("chain", "the same on aiohttp's transport", "chain",
+    #                          {**OFF, "CELLO_HTTP_TRANSPORT": "aiohttp"}),
+    # (and the same with ON). The report compares a row with CELLO_HTTP_TRANSPORT=aiohttp
+    # against the one with =httpx, or without the variable while httpx is the default.
+    "fastapi chain off": Row("chain", "the FastAPI peer, no instrumentation", "peer-chain", OFF),
+    "fastapi chain s=1.0": Row("chain", "the FastAPI peer, its stock instrumentation",
+                               "peer-chain", ON),
+}  # fmt: skip
 
 
 @dataclasses.dataclass
 class Target:
-    """Something under load: its URL, its processes, and where its spans are counted."""
+    """Something under load: its URL, its processes, and its row in the sink."""
 
     url: str
+    path: str
     pids: dict[str, int]  # component -> pid (its process tree is measured)
-    services: list[str]  # service.name values in the sink
-    health: list[str]  # /health URLs with span counters ([] when there are none)
-    traced: bool
-    connections: int = 0  # wrk connections of the throughput run; 0: the settings' default
+    row: str  # bench.row in the sink ("" when untraced)
     rusage: list[str] = dataclasses.field(default_factory=list)  # /rusage URLs, if any
-    peak_rss: dict[str, float] = dataclasses.field(default_factory=dict)
-    idle_rss: dict[str, float] = dataclasses.field(default_factory=dict)
-    peak_threads: dict[str, float] = dataclasses.field(default_factory=dict)
-
-    def cpu(self) -> float:
-        return sum(self.cpu_by().values())
 
     def cpu_by(self) -> dict[str, float]:
         """CPU seconds so far of each component's process tree."""
@@ -139,6 +142,11 @@ class Target:
         return sum(v for v, _ in pairs), sum(i for _, i in pairs)
 
 
+def slug(name: str) -> str:
+    """A row's name as a resource attribute value (no spaces, commas or equals signs)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", name)
+
+
 class Bench:
     """One run: the sink, the processes, the measurements."""
 
@@ -147,6 +155,7 @@ class Bench:
         self.work = work
         self.processes = procs.Processes(work)
         self.groups: list[ServiceGroup] = []
+        self.helpers: dict[str, str] = {}  # helper app -> URL
         grpc_port, self.sink_port = procs.free_port(), procs.free_port()
         self.otlp = f"http://127.0.0.1:{grpc_port}"
         self.processes.start(
@@ -161,54 +170,112 @@ class Bench:
         self.groups.clear()
         self.processes.stop_all()
 
-    def sink_spans(self, services: list[str]) -> int:
-        counts = procs.get_json(f"http://127.0.0.1:{self.sink_port}/")
-        return sum(counts.get(name, 0) for name in services)
+    def sink_spans(self, row: str) -> int:
+        return int(procs.get_json(f"http://127.0.0.1:{self.sink_port}/").get(row, 0))
 
-    def dropped(self, target: Target) -> int:
-        """Spans the services say they dropped (queue full or export failed) so far."""
-        total = 0
-        for url in target.health:
-            spans = (procs.get_json(url).get("telemetry") or {}).get("spans") or {}
-            total += sum(v for k, v in spans.items() if k.startswith("dropped"))
-        return total
-
-    def settle(self, target: Target) -> int:
-        """Wait until the target's spans stop arriving at the sink; return the count."""
+    def settle(self, row: str) -> int:
+        """Wait until the row's spans stop arriving at the sink; return the count."""
         last, deadline = -1, time.monotonic() + 15
         while time.monotonic() < deadline:
             time.sleep(0.4)  # twice the 200 ms batch delay
-            now = self.sink_spans(target.services)
+            now = self.sink_spans(row)
             if now == last:
                 break
             last = now
         return last
 
-    def env(self, level: str | None = None) -> dict[str, str]:
-        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp, "LOG_LEVEL": level or self.s.log_level}
+    # -- starting the rows ---------------------------------------------------------
 
-    def measure(self, target: Target, path: str, script: str | None = None) -> dict:
-        """One throughput run (CPU, spans) and one latency run at one connection.
+    def _component(self, name: str, component: str, calls: str = "") -> tuple[str, int]:
+        port = procs.free_port()
+        env = {"PORT": str(port), "BENCH_COMPONENT": component, "DOWNSTREAM_URL": calls,
+               "DATABASE_URL": f"sqlite+aiosqlite:///{self.work / 'component.db'}"}  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        pid = self.processes.start(f"component-{slug(name)}", ["bench/apps/component.py"], env,
+                                   url + "/health")  # fmt: skip
+        return url, pid
 
-        Context switches are counted in both: at one connection every request pays its
-        thread handoffs in full; under load some are shared. A script gets a fresh nonce
-        per wrk run, so generated e-mail addresses never repeat.
+    def _helper(self, name: str, component: str, calls: str = "") -> str:
+        """A helper app that rows call (not measured), started once."""
+        if name not in self.helpers:
+            self.helpers[name] = self._component(f"helper {name}", component, calls)[0]
+        return self.helpers[name]
+
+    def start(self, name: str, row: Row) -> Target:
+        """Start the processes of one row and wait until they answer."""
+        traced_env = {ROW: slug(name)} if row.traced else {}
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp,
+            "OTEL_RESOURCE_ATTRIBUTES": ",".join(f"{k}={v}" for k, v in traced_env.items()),
+            "LOG_LEVEL": self.s.log_level,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{self.work / slug(name)}.db",
+            **row.env,
+        }
+        target_row = slug(name) if row.traced else ""
+        if row.kind == "component":
+            calls = self._helper("bare", "bare") if row.calls else ""
+            url, pid = self._component(name, row.component, calls)
+            return Target(url, row.path, {name: pid}, "", [url + "/rusage"])
+        if row.kind == "hops":
+            hop3 = self._helper("hop3", "db today")
+            hop2 = self._helper("hop2", "httpx", hop3)
+            url, pid = self._component(name, "httpx", hop2)
+            pids = {"hop1": pid, "hop2": procs.pid_on_port(_port(hop2)) or 0,
+                    "hop3": procs.pid_on_port(_port(hop3)) or 0}  # fmt: skip
+            rusage = [f"{u}/rusage" for u in (url, hop2, hop3)]
+            return Target(url, row.path, pids, "", rusage)
+        if row.kind in ("echo", "peer-echo"):
+            port = procs.free_port()
+            args = ["bench/apps/echo.py"] if row.kind == "echo" else ["-m", "bench.peer.chain"]
+            extra = {"PORT": str(port), "BENCH_ROLE": "echo", "OTEL_SERVICE_NAME": "echo"}
+            url = f"http://127.0.0.1:{port}"
+            pid = self.processes.start(slug(name), args, {**env, **extra}, url + "/health")
+            return Target(url, row.path, {"echo": pid}, target_row)
+        ports = {role: procs.free_port() for role in ("gateway", "users", "db")}
+        if row.kind == "chain":
+            group = ServiceGroup(chain(ports["gateway"], ports["users"], ports["db"]), env,
+                                 self.work / slug(name))  # fmt: skip
+            self.groups.append(group)
+            try:
+                group.start()
+            except RuntimeError as exc:  # a shared machine: one more try, then give up
+                print(f"{name}: {exc}; starting it once more")
+                group.start()
+        else:
+            downstream = {"gateway": ports["users"], "users": ports["db"], "db": 0}
+            for role in ("db", "users", "gateway"):
+                self.processes.start(
+                    f"{slug(name)}-{role}", ["-m", "bench.peer.chain"],
+                    {**env, "BENCH_ROLE": role, "PORT": str(ports[role]),
+                     "OTEL_SERVICE_NAME": f"peer-{role}",
+                     "DOWNSTREAM_URL": f"http://127.0.0.1:{downstream[role]}"},
+                    f"http://127.0.0.1:{ports[role]}/health",
+                )  # fmt: skip
+        url = f"http://127.0.0.1:{ports['gateway']}"
+        body = json.dumps({"name": "Ada", "email": "ada@example.com"}).encode()
+        user = procs.get_json(url + "/api/users", data=body)["id"]
+        pids = {role: procs.pid_on_port(port) or 0 for role, port in ports.items()}
+        return Target(url, row.path.format(user=user), pids, target_row)
+
+    # -- measuring -----------------------------------------------------------------
+
+    def measure(self, target: Target) -> dict[str, Any]:
+        """One throughput run (CPU, switches, spans), then one latency run at 1 connection.
+
+        The spans of each run are counted once they have all arrived; the latency run's
+        spans per request (nothing queues at one connection) is the count the
+        throughput run must reach for no span to be lost.
         """
-        spans0 = self.sink_spans(target.services) if target.traced else 0
-        dropped0 = self.dropped(target)
+        url = target.url + target.path
+        spans0 = self.sink_spans(target.row) if target.row else 0
         cpu0, switches0 = target.cpu_by(), target.switches()
-        connections = target.connections or (
-            self.s.connections if len(target.pids) == 1 else self.s.chain_connections
-        )
-        with procs.PeakRss(target.pids, target.peak_rss, target.peak_threads):
-            load = wrk(target.url + path, self.s.duration, connections, script, _nonce())
+        load = wrk(url, self.s.duration, self.s.connections)
         cpu = {name: t - cpu0[name] for name, t in target.cpu_by().items()}
         switches1 = target.switches()
-        spans = self.settle(target) - spans0 if target.traced else 0
-        switches2 = target.switches()
-        latency = wrk(target.url + path, self.s.latency_duration, 1, script, _nonce())
-        switches3 = target.switches()
-        n, n1 = max(1, load.requests), max(1, latency.requests)
+        spans1 = self.settle(target.row) if target.row else 0
+        latency = wrk(url, self.s.latency_duration, 1)
+        spans2 = self.settle(target.row) if target.row else 0
+        n = max(1, load.requests)
         return {
             "rps": load.rps,
             "requests": load.requests,
@@ -220,225 +287,39 @@ class Bench:
             "load_p99_us": load.p99_us,
             "voluntary_cs": (switches1[0] - switches0[0]) / n,
             "involuntary_cs": (switches1[1] - switches0[1]) / n,
-            "voluntary_cs_c1": (switches3[0] - switches2[0]) / n1,
-            "involuntary_cs_c1": (switches3[1] - switches2[1]) / n1,
-            "spans": spans,
-            "dropped": self.dropped(target) - dropped0,
+            "spans": spans1 - spans0,
+            "spans_c1": spans2 - spans1,
+            "requests_c1": latency.requests,
             "errors": load.errors + load.non2xx + latency.errors + latency.non2xx,
         }
 
-    # -- phase 1: one service -------------------------------------------------------
-
-    def start_echo(self, lean: Path | None) -> dict[str, Target]:
-        """Every echo configuration; the lean fork's only when its code is at ``lean``."""
-        targets = {}
-        for name, (_, extra) in ECHO_CONFIGS.items():
-            script, env = "bench/apps/echo.py", {}
-            if name.startswith("lean"):
-                if lean is None:
-                    continue
-                script, env = str(lean / script), {"PYTHONPATH": str(lean / "src")}
-            port = procs.free_port()
-            env |= {**self.env(), "PORT": str(port), "OTEL_SERVICE_NAME": f"echo {name}", **extra}
-            url = f"http://127.0.0.1:{port}"
-            pid = self.processes.start(f"echo-{name}", [script], env, url + "/health")
-            traced = "s=" in name
-            health = [url + "/health"] if traced else []
-            targets[name] = Target(url, {"echo": pid}, [f"echo {name}"], health, traced)
-            targets[name].idle_rss["echo"] = procs.rss_mib(pid)
-        return targets
-
-    def echo_rounds(self, targets: dict[str, Target]) -> dict[str, list[dict]]:
-        for target in targets.values():  # warm-up: imports, caches, the exporter
-            wrk(target.url + "/", 1, self.s.connections)
-        results: dict[str, list[dict]] = {name: [] for name in targets}
+    def rounds(self, targets: dict[str, Target]) -> dict[str, list[dict[str, Any]]]:
+        """Warm every row up, then measure them all, round-robin, ``rounds`` times."""
+        for target in targets.values():
+            wrk(target.url + target.path, 1, self.s.connections)
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for round_ in range(self.s.rounds):
             for name, target in targets.items():
-                results[name].append(self.measure(target, "/"))
-                _progress(f"echo round {round_ + 1}/{self.s.rounds} {name}", results[name][-1])
-        return results
-
-    def profile(self, target: Target) -> Path | None:
-        """py-spy of ``target`` under load (only threads holding the GIL; children too)."""
-        out = self.s.out / "profile-echo-s1.0.txt"
-        load = threading.Thread(
-            target=wrk, args=(target.url + "/", self.s.profile_seconds + 2, self.s.connections)
-        )
-        load.start()
-        try:
-            time.sleep(1)
-            subprocess.run(
-                [str(Path(sys.executable).parent / "py-spy"), "record", "-p",
-                 str(target.pids["echo"]), "-d", str(round(self.s.profile_seconds)), "-r", "200",
-                 "--gil", "--subprocesses", "--threads", "-f", "raw", "-o", str(out)],
-                check=True, capture_output=True, timeout=self.s.profile_seconds + 30,
-            )  # fmt: skip
-            return out
-        except (OSError, subprocess.SubprocessError) as exc:
-            print(f"profile skipped: {exc}")
-            return None
-        finally:
-            load.join()
-
-    # -- phase 2: the chain ------------------------------------------------------------
-
-    def start_components(self) -> dict[str, Target]:
-        """The parts of one hop, each its own bare app (``bench/apps/component.py``)."""
-        database = self.work / "component.db"
-
-        def start(name: str, component: str, downstream: str | None = None) -> tuple[str, int]:
-            port = procs.free_port()
-            env = {"PORT": str(port), "BENCH_COMPONENT": component,
-                   "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-                   "DOWNSTREAM_URL": downstream or ""}  # fmt: skip
-            url = f"http://127.0.0.1:{port}"
-            pid = self.processes.start(f"component-{name}", ["bench/apps/component.py"], env,
-                                       url + "/health")  # fmt: skip
-            return url, pid
-
-        started = {"peer": start("peer", "bare")}
-        started["hop3"] = start("hop3", "sqlalchemy")
-        started["hop2"] = start("hop2", "httpx", started["hop3"][0])
-        targets = {}
-        for name, (_, component, calls) in COMPONENTS.items():
-            processes = {name: start(name, component, started[calls][0] if calls else None)}
-            if name == "three bare hops":
-                processes |= {hop: started[hop] for hop in ("hop2", "hop3")}
-            targets[name] = Target(
-                processes[name][0], {hop: pid for hop, (_, pid) in processes.items()}, [], [],
-                traced=False, connections=self.s.chain_connections,
-                rusage=[f"{url}/rusage" for url, _ in processes.values()],
-            )  # fmt: skip
-            pids = targets[name].pids
-            targets[name].idle_rss = {hop: procs.rss_mib(pid) for hop, pid in pids.items()}
-        return targets
-
-    def start_chain(self, name: str, before: Path | None) -> Target | None:
-        """One chain configuration; ``before`` is CHAIN_BEFORE's tree (None: skip it)."""
-        kind, extra = CHAIN_CONFIGS[name]
-        db_url = f"sqlite+aiosqlite:///{self.work}/{name.replace(' ', '-')}.db"
-        ports = {role: procs.free_port() for role in ("gateway", "users", "db")}
-        traced = "OTEL_SDK_DISABLED" not in extra
-        env = {**self.env(), "DATABASE_URL": db_url, **extra}
-        if kind == "before":
-            if before is None:
-                return None
-            env["PYTHONPATH"] = os.pathsep.join(str(before / p) for p in _BEFORE_PATH)
-        if kind in ("cello", "before"):
-            group = ServiceGroup(
-                chain(ports["gateway"], ports["users"], ports["db"]), env, self.work / name
-            )
-            self.groups.append(group)
-            try:
-                group.start()
-            except RuntimeError as exc:  # a shared machine: one more try, then give up
-                print(f"{name}: {exc}; starting it once more")
-                group.start()
-            services = ["api-gateway", "user-service", "db-proxy"]
-        else:
-            downstream = {"gateway": ports["users"], "users": ports["db"], "db": 0}
-            for role in ("db", "users", "gateway"):
-                self.processes.start(
-                    f"{name}-{role}", ["-m", "bench.peer.chain"],
-                    {**env, "BENCH_ROLE": role, "PORT": str(ports[role]),
-                     "OTEL_SERVICE_NAME": f"peer-{role}",
-                     "DOWNSTREAM_URL": f"http://127.0.0.1:{downstream[role]}"},
-                    f"http://127.0.0.1:{ports[role]}/health",
-                )  # fmt: skip
-            services = ["peer-gateway", "peer-users", "peer-db"]
-        pids = {role: procs.pid_on_port(port) for role, port in ports.items()}
-        health = [f"http://127.0.0.1:{p}/health" for p in ports.values()] if kind == "cello" else []
-        target = Target(
-            f"http://127.0.0.1:{ports['gateway']}",
-            {role: pid for role, pid in pids.items() if pid is not None},
-            services if traced else [],
-            health if traced else [],
-            traced,
-        )
-        target.idle_rss = {role: procs.rss_mib(pid) for role, pid in target.pids.items()}
-        return target
-
-    def start_chains(self, before: Path | None) -> dict[str, Target]:
-        targets = {name: self.start_chain(name, before) for name in CHAIN_CONFIGS}
-        return {name: target for name, target in targets.items() if target is not None}
-
-    def hop_rounds(
-        self, components: dict[str, Target], chains: dict[str, Target]
-    ) -> dict[str, dict[str, list[dict]]]:
-        """Round-robin over the components (``GET /``) and the chains (read and write)."""
-        user = {}
-        for target in components.values():
-            wrk(target.url + "/", 1, self.s.chain_connections)
-        for name, target in chains.items():
-            body = json.dumps({"name": "Ada", "email": "ada@example.com"}).encode()
-            user[name] = procs.get_json(target.url + "/api/users", data=body)["id"]
-            wrk(target.url + f"/api/users/{user[name]}", 1, self.s.chain_connections)
-        results: dict[str, dict[str, list[dict]]] = {"components": {}, "read": {}, "write": {}}
-        rounds = self.s.chain_rounds
-        for round_ in range(rounds):
-            for name, target in components.items():
-                row = self.measure(target, "/")
-                results["components"].setdefault(name, []).append(row)
-                _progress(f"hop round {round_ + 1}/{rounds} {name}", row)
-            for name, target in chains.items():
-                read = self.measure(target, f"/api/users/{user[name]}")
-                write = self.measure(target, "/api/users", "create_user.lua")
-                results["read"].setdefault(name, []).append(read)
-                results["write"].setdefault(name, []).append(write)
-                _progress(f"hop round {round_ + 1}/{rounds} {name} read", read)
-                _progress(f"hop round {round_ + 1}/{rounds} {name} write", write)
+                results[name].append(self.measure(target))
+                _progress(f"round {round_ + 1}/{self.s.rounds} {name}", results[name][-1])
         return results
 
 
-#: CHAIN_BEFORE's import path: the library and the three services, from its tree.
-_BEFORE_PATH = ("libs/cello-telemetry/src", "services/db/src", "services/users/src",
-                "services/gateway/src")  # fmt: skip
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
 
 
-def checkout(commit: str, paths: list[str], into: Path) -> Path:
-    """``paths`` of ``commit`` from git into ``into``, for this run only.
-
-    Raises ``LookupError`` when the clone lacks that history (shallow, or no ``.git``).
-    """
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, *paths],
-                             capture_output=True, check=False)  # fmt: skip
-    if archive.returncode != 0:
-        error = archive.stderr.decode().strip()
-        raise LookupError(f"commit {commit} is not in this clone's history ({error})")
-    into.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into
-
-
-def checkouts(work: Path, skipped: dict[str, str]) -> tuple[Path | None, Path | None]:
-    """The lean fork's tree and CHAIN_BEFORE's; None (and why, in ``skipped``) if missing."""
-    trees: list[Path | None] = []
-    for what, commit, paths in (("lean fork", LEAN_FORK, ["src", "bench/apps/echo.py"]),
-                                ("chain before", CHAIN_BEFORE, ["libs", "services"])):  # fmt: skip
-        try:
-            trees.append(checkout(commit, paths, work / commit))
-        except LookupError as exc:
-            trees.append(None)
-            skipped[what] = str(exc)
-            print(f"{what}: skipped: {exc}")
-    return trees[0], trees[1]
-
-
-def floor() -> dict[str, float]:
-    """The stock SDK's own cost per operation (``bench/floor.py``), in a fresh process."""
-    out = subprocess.run([sys.executable, "-m", "bench.floor"], capture_output=True, text=True,
+def subprocess_json(*args: str) -> dict[str, Any]:
+    """Run ``python -m args...`` in a fresh process and decode the JSON it prints."""
+    out = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
                          check=True, cwd=ROOT)  # fmt: skip
-    return json.loads(out.stdout)
-
-
-def _nonce() -> str:
-    return str(time.time_ns())
+    return dict(json.loads(out.stdout))
 
 
 def _progress(what: str, row: Mapping[str, Any]) -> None:
     print(
-        f"  {what:<40} {row['rps']:8.0f} req/s {row['cpu_us']:7.1f} µs CPU/req "
-        f"p99@c1 {row['p99_us'] / 1000:6.2f} ms spans {row['spans']}"
+        f"  {what:<36} {row['rps']:8.0f} req/s {row['cpu_us']:7.0f} µs CPU/req "
+        f"p50@c1 {row['p50_us'] / 1000:6.2f} ms spans {row['spans']}"
         + (f" ERRORS {row['errors']}" if row["errors"] else ""),
         flush=True,
     )
@@ -453,8 +334,8 @@ def machine(settings: Settings) -> dict[str, Any]:
     git = ["git", "-C", str(ROOT)]
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, check=False).stdout.strip()  # fmt: skip
-    dirty = subprocess.run([*git, "status", "--porcelain", "libs", "services"], capture_output=True,
-                           text=True, check=False).stdout.strip()  # fmt: skip
+    dirty = subprocess.run([*git, "status", "--porcelain", "libs", "services", "bench"],
+                           capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     return {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
@@ -462,23 +343,12 @@ def machine(settings: Settings) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "memory_gib": round(mem_kib / 2**20, 1),
         "kernel": platform.release(),
-        "os": _os_name(),
         "python": platform.python_version(),
-        "wrk": (wrk_version.stdout + wrk_version.stderr).split("\n")[0].strip(),
-        "commit": commit + (" + uncommitted changes in libs/ or services/" if dirty else ""),
+        "wrk": (wrk_version.stdout + wrk_version.stderr).split(" [")[0].strip(),
+        "commit": commit + (" + uncommitted changes" if dirty else ""),
         "load_average": os.getloadavg()[0],
         "settings": {k: str(v) for k, v in dataclasses.asdict(settings).items()},
     }
-
-
-def _os_name() -> str:
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip('"')
-    except OSError:
-        pass
-    return platform.system()
 
 
 def _phase(title: str, run: Callable[[], Any]) -> Any:
@@ -489,59 +359,44 @@ def _phase(title: str, run: Callable[[], Any]) -> Any:
     return result
 
 
-def _stack(settings: Settings) -> dict[str, Any]:
-    """The stack phase; a stack that fails to start is reported, not fatal to the run."""
-    try:
-        return stack.measure(settings.start_stack, settings.traces, settings.duration)
-    except (OSError, subprocess.SubprocessError, RuntimeError, ValueError) as exc:
-        print(f"stack phase skipped: {exc}")
-        return {"skipped": f"the stack failed: {exc}"}
-
-
 def main() -> int:
     """Run every phase, write the report, stop everything (also on Ctrl-C or an error)."""
     settings = Settings()
     settings.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
-    results: dict[str, Any] = {"machine": machine(settings)}
     work = Path(tempfile.mkdtemp(prefix="cello-bench-"))
-    results["commits"] = {"lean fork": LEAN_FORK, "chain before": CHAIN_BEFORE}
-    results["skipped"] = {}
-    lean, before = checkouts(work, results["skipped"])
+    rows = {n: r for n, r in ROWS.items() if re.search(settings.only, n)}
+    results: dict[str, Any] = {
+        "machine": machine(settings),
+        "rows": {
+            n: {
+                "group": r.group,
+                "what": r.what,
+                "kind": r.kind,
+                "env": dict(r.env),
+                "traced": r.traced,
+            }
+            for n, r in rows.items()
+        },
+    }
     bench = Bench(settings, work)
     try:
-        results["floor"] = _phase("the stock SDK's floor (bench/floor.py)", floor)
-        echo = _phase("start the echo configurations", lambda: bench.start_echo(lean))
-        results["echo"] = _phase("one service: echo", lambda: bench.echo_rounds(echo))
-        results["echo_configs"] = {name: desc for name, (desc, _) in ECHO_CONFIGS.items()}
-        profile = _phase("profile: echo at sampling 1.0", lambda: bench.profile(echo["s=1.0"]))
-        results["profile"] = report.summarise_profile(profile) if profile else None
-        results["footprint"] = {f"echo {n}": t for n, t in echo.items()}
-        bench.close()  # the echo processes: free the CPU for the chain
-        bench = Bench(settings, work)
-        components = _phase("start the components", bench.start_components)
-        chains = _phase("start the chains", lambda: bench.start_chains(before))
-        hops = _phase("the components and the chain", lambda: bench.hop_rounds(components, chains))
-        results["components"] = hops.pop("components")
-        results["component_configs"] = {name: desc for name, (desc, *_) in COMPONENTS.items()}
-        results["chain"] = hops
-        results["threads"] = {name: t.peak_threads for name, t in {**components, **chains}.items()}
-        results["footprint"].update({f"chain {n}": t for n, t in chains.items()})
-        bench.close()
-        results["stack"] = (
-            _phase("full stack: time to trace, footprint", lambda: _stack(settings))
-            if settings.stack_phase
-            else {"skipped": "BENCH_STACK=0"}
+        results["floor"] = _phase("the SDK's own cost (bench/floor.py)",
+                                  lambda: subprocess_json("bench.floor"))  # fmt: skip
+        results["sql"] = _phase(
+            "SQLAlchemy per query, setting by setting (bench/sql.py)",
+            lambda: subprocess_json("bench.sql", str(work / "sql.db")),
         )
+        targets = _phase("start every row",
+                         lambda: {n: bench.start(n, r) for n, r in rows.items()})  # fmt: skip
+        results["runs"] = _phase("the rounds", lambda: bench.rounds(targets))
+        bench.close()
     except KeyboardInterrupt:
         print("\ninterrupted: stopping every process this run started")
         return 130
     finally:
         bench.close()
-    results["footprint"] = {
-        name: {"idle": t.idle_rss, "peak": t.peak_rss} for name, t in results["footprint"].items()
-    }
     results["runtime_s"] = time.monotonic() - started
     text = report.write(results, settings.out)
     print("\n" + text)

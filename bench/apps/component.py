@@ -1,88 +1,95 @@
 """One hop's parts, one at a time: a bare Cello app that does a single thing per request.
 
 Run as ``python bench/apps/component.py`` with ``PORT`` and ``BENCH_COMPONENT`` set
-(and ``DATABASE_URL``, a SQLite file, for the two that read):
+(and ``DATABASE_URL``, a SQLite file, for the ones that read):
 
-- ``bare``: an async handler returning a small dict (Cello alone);
+- ``bare``: an async handler returning a small dict (Cello alone: the floor);
+- ``httpx``: one ``GET`` to ``DOWNSTREAM_URL`` with one ``httpx.AsyncClient`` held for
+  the life of the app (httpx's own transport); pointed at another component, it makes a
+  hop of a bare chain;
+- ``httpx-aiohttp``: the same client on ``httpx_aiohttp.AiohttpTransport``;
+- ``aiohttp``: the same ``GET`` with one ``aiohttp.ClientSession`` alone;
 - ``aiosqlite``: one ``SELECT`` of a user by id on one long-lived aiosqlite connection;
-- ``sqlalchemy``: the same read through SQLAlchemy, exactly as the db service does it
-  (its settings from the environment, ``db.database``'s engine, pool and warm-up,
-  ``UserStore.get``);
-- ``httpx``: one ``GET`` to ``DOWNSTREAM_URL`` with one ``AsyncClient`` held for the life
-  of the app; pointed at another component, it makes a hop of a bare chain.
+- ``db today``: the same read through db's own ``UserStore.get`` on db's own engine;
+- ``db proposed``: the same read on db's engine with the settings ``bench/sql.py``
+  proposes (``PROPOSED``).
 
-No tracing, no request ids, no project code but db's queries: the floor each hop stands
-on. ``/rusage`` answers the kernel's counters for the whole process (exited threads
-included), which ``/proc/PID/status`` alone does not give.
+No tracing, no request ids: the floor each hop stands on. ``/rusage`` answers the
+kernel's counters for the whole process (exited threads included), which
+``/proc/PID/status`` alone does not give.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
-import sqlite3
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiosqlite
 import cello
 import httpx
+import httpx_aiohttp
 from sqlalchemy.engine import make_url
 
-from db.database import UserStore, create_engine, prepare_database
-from db.settings import Settings
+from bench.schema import GET_SQL, seed
+from bench.sql import POOL_SIZE, POOL_TIMEOUT, PROPOSED, engine, read_once
 
-DEFAULT_URL = "sqlite+aiosqlite:///component.db"
-READ = "SELECT id, name, email, created_at FROM users WHERE id = ?"
+LIMIT = 64  # connections to the downstream: above wrk's 16, so none waits for one
 
 
 def _database() -> Path:
     """The SQLite file of ``DATABASE_URL`` (db's own variable)."""
-    return Path(make_url(os.environ.get("DATABASE_URL", DEFAULT_URL)).database or "")
-
-
-def seed() -> None:
-    """db's table, made by db's own start-up code, with one user (id 1)."""
-    prepare_database(os.environ.get("DATABASE_URL", DEFAULT_URL))
-    with sqlite3.connect(_database()) as connection:
-        connection.execute(
-            "INSERT OR IGNORE INTO users (id, name, email, created_at) VALUES (1, ?, ?, ?)",
-            ("Ada", "ada@example.com", "2026-01-01T00:00:00.000Z"),
-        )
+    return Path(make_url(os.environ["DATABASE_URL"]).database or "")
 
 
 def create_app(component: str) -> cello.App:
     """A bare Cello app whose ``GET /`` does ``component`` once."""
     app = cello.App()
     state: dict[str, Any] = {}
-    database = _database()
     downstream = os.environ.get("DOWNSTREAM_URL", "")
 
     @app.on_event("startup")
     async def startup() -> None:
-        if component == "aiosqlite":
-            state["db"] = await aiosqlite.connect(database)
-        elif component == "sqlalchemy":
-            settings = Settings.from_env()
-            engine = create_engine(
-                settings.database_url, settings.pool_size, settings.database_timeout
-            )
-            state["store"] = UserStore(engine, settings.database_timeout)
-            await state["store"].warm_up()  # as db's start-up: the pool open, reads compiled
-        elif component == "httpx":
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        limits = httpx.Limits(max_connections=LIMIT, max_keepalive_connections=LIMIT)
+        if component == "httpx":
             state["client"] = httpx.AsyncClient(base_url=downstream, limits=limits)
+        elif component == "httpx-aiohttp":
+            transport = httpx_aiohttp.AiohttpTransport(limits=limits)
+            state["client"] = httpx.AsyncClient(base_url=downstream, transport=transport)
+        elif component == "aiohttp":
+            connector = aiohttp.TCPConnector(limit=LIMIT)
+            state["session"] = aiohttp.ClientSession(downstream, connector=connector)
+        elif component == "aiosqlite":
+            state["db"] = await aiosqlite.connect(_database())
+        elif component == "db today":
+            from db.database import UserStore, create_engine  # db as it runs today
+
+            url = os.environ["DATABASE_URL"]
+            state["store"] = UserStore(create_engine(url, POOL_SIZE), POOL_TIMEOUT)
+            await state["store"].warm_up()  # as db's start-up: the pool open, reads compiled
+        elif component == "db proposed":
+            state["engine"] = engine(_database(), **PROPOSED)
+            await asyncio.gather(*(read_once(state["engine"]) for _ in range(POOL_SIZE)))
 
     @app.get("/")
     async def one(request: Any) -> dict[str, Any]:
-        if component == "aiosqlite":
-            rows = await state["db"].execute_fetchall(READ, (1,))
-            return {"id": next(iter(rows))[0]}
-        if component == "sqlalchemy":
-            return {"id": (await state["store"].get(1))["id"]}
-        if component == "httpx":
+        if component in ("httpx", "httpx-aiohttp"):
             answer = await state["client"].get("/")
             return {"downstream": answer.status_code}
+        if component == "aiohttp":
+            async with state["session"].get("/") as response:
+                await response.read()
+                return {"downstream": response.status}
+        if component == "aiosqlite":
+            rows = await state["db"].execute_fetchall(GET_SQL, (1,))
+            return {"id": next(iter(rows))[0]}
+        if component == "db today":
+            return {"id": (await state["store"].get(1))["id"]}
+        if component == "db proposed":
+            return {"id": (await read_once(state["engine"]))["id"]}
         return {"message": "hello", "path": request.path}
 
     @app.get("/health")
@@ -99,8 +106,8 @@ def create_app(component: str) -> cello.App:
 
 if __name__ == "__main__":
     component = os.environ["BENCH_COMPONENT"]
-    if component in ("aiosqlite", "sqlalchemy"):
-        seed()
+    if "DATABASE_URL" in os.environ:
+        seed(_database())
     create_app(component).run(
         host="127.0.0.1", port=int(os.environ["PORT"]), workers=1, debug=False, logs=False
     )

@@ -1,8 +1,9 @@
 """The smallest traced service: one async GET returning a small dict, plus ``/health``.
 
-Run as ``python bench/apps/echo.py`` with ``PORT`` set. ``BENCH_PLAIN=1`` builds a bare
-``cello.App`` (no wrapper at all: the floor); otherwise a ``cello_telemetry.App`` that
-is configured, like the real services, entirely by the standard ``OTEL_*`` variables.
+Run as ``python bench/apps/echo.py`` with ``PORT`` set: a ``cello_telemetry.App``
+set up exactly as the Cello docs show, and configured, like the real services, by the
+standard ``OTEL_*`` variables alone (``OTEL_SDK_DISABLED=true``: tracing off). The bare
+``cello.App`` floor is ``bench/apps/component.py``'s ``bare``.
 """
 
 from __future__ import annotations
@@ -10,40 +11,28 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import cello
-
 from cello_telemetry import App, OpenTelemetryConfig
-from cello_telemetry.health import add_health
-from cello_telemetry.logs import configure_logging
 
 
-def create_app(plain: bool) -> cello.App:
-    """The echo app, bare or traced."""
-    if plain:
-        app = cello.App()
-
-        @app.get("/health")
-        def health(request: Any) -> dict[str, Any]:
-            return {"status": "ok", "service": "echo-plain", "telemetry": None}
-
-    else:
-        app = App()
-        app.enable_request_id()
-        app.enable_telemetry(OpenTelemetryConfig(service_name="echo"))
-        add_health(app, "echo")
+def create_app() -> App:
+    """The echo app, traced as a service is."""
+    app = App()
+    app.enable_request_id()
+    app.enable_telemetry(OpenTelemetryConfig(service_name="echo"))
 
     @app.get("/")
     async def echo(request: Any) -> dict[str, Any]:
         return {"message": "hello", "path": request.path}
 
+    @app.get("/health")
+    def health(request: Any) -> dict[str, Any]:
+        return {"status": "ok"}
+
     return app
 
 
 if __name__ == "__main__":
-    plain = os.environ.get("BENCH_PLAIN") == "1"
-    if not plain:  # the JSON log at LOG_LEVEL, installed as serve.py does for the services
-        configure_logging("echo")
-    # Cello's access log is off, as in the real services (serve.py): we measure tracing.
-    create_app(plain).run(
+    # Cello's access log is off, as in the real services: what is measured is tracing.
+    create_app().run(
         host="127.0.0.1", port=int(os.environ["PORT"]), workers=1, debug=False, logs=False
     )

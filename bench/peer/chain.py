@@ -5,9 +5,10 @@ What a team would write with the usual stack: pydantic bodies, a shared
 and the standard auto-instrumentation (FastAPI, httpx, SQLAlchemy) exporting with a
 ``BatchSpanProcessor`` and the OTLP gRPC exporter (SDK defaults except the schedule
 delay, 200 ms like the Cello services). ``OTEL_SDK_DISABLED=true`` runs it with no
-instrumentation at all: the untraced baseline.
+instrumentation at all: the untraced baseline. ``BENCH_ROLE=echo`` is the one-service
+peer of ``bench/apps/echo.py``: one async GET returning a small dict.
 
-Usage: ``BENCH_ROLE=gateway|users|db PORT=... DOWNSTREAM_URL=... python -m bench.peer.chain``
+Usage: ``BENCH_ROLE=gateway|users|db|echo PORT=... DOWNSTREAM_URL=... python -m bench.peer.chain``
 (db reads ``DATABASE_URL``). Only for the benchmark; not part of the project.
 """
 
@@ -25,23 +26,14 @@ import uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bench.schema import COLUMNS, apply_pragmas, metadata, users
+
 TRACED = os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
 EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
-
-metadata = MetaData()
-users = Table(
-    "users",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(100), nullable=False),
-    Column("email", String(254), nullable=False, unique=True),
-    Column("created_at", String(32), nullable=False),
-    sqlite_autoincrement=True,
-)
 
 
 class NewUser(BaseModel):
@@ -89,7 +81,7 @@ def db_app(engine: AsyncEngine) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(lifespan=lifespan)
-    columns = (users.c.id, users.c.name, users.c.email, users.c.created_at)
+    columns = COLUMNS
 
     @app.post("/users", status_code=201)
     async def create_user(user: NewUser) -> dict[str, Any]:
@@ -117,15 +109,19 @@ def db_app(engine: AsyncEngine) -> FastAPI:
 def make_engine() -> AsyncEngine:
     """The same SQLite settings as the Cello db service: WAL, busy timeout, FULL sync."""
     engine = create_async_engine(os.environ["DATABASE_URL"])
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=5000", "synchronous=FULL"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
+    event.listen(engine.sync_engine, "connect", apply_pragmas)
     return engine
+
+
+def echo_app() -> FastAPI:
+    """The one-service peer: ``GET /`` answers a small dict."""
+    app = FastAPI()
+
+    @app.get("/")
+    async def echo() -> dict[str, str]:
+        return {"message": "hello", "path": "/"}
+
+    return app
 
 
 def instrument(app: FastAPI, engine: AsyncEngine | None) -> None:
@@ -154,7 +150,10 @@ def main() -> None:
     role = os.environ["BENCH_ROLE"]
     engine = make_engine() if role == "db" else None
     prefix = "/api/users" if role == "gateway" else "/users"
-    app = db_app(engine) if engine is not None else forwarding_app(prefix)
+    if role == "echo":
+        app = echo_app()
+    else:
+        app = db_app(engine) if engine is not None else forwarding_app(prefix)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
