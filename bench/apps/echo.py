@@ -12,9 +12,8 @@ from typing import Any
 
 import cello
 
+from cello_runner import add_health, configure_logging
 from cello_telemetry import App, OpenTelemetryConfig
-from cello_telemetry.health import add_health
-from cello_telemetry.logs import configure_logging
 
 
 def create_app(plain: bool) -> cello.App:

@@ -1,7 +1,7 @@
-"""Copy a service's folder and the library out of the repository, and install them alone.
+"""Copy a service's folder and the libraries out of the repository, and install them alone.
 
-This is what someone taking one service does: ``services/<name>/`` next to
-``libs/cello-telemetry/`` in a directory of their own, both installed (not editable)
+This is what someone taking one service does: ``services/<name>/`` next to the
+``libs/`` it builds on in a directory of their own, all installed (not editable)
 into a fresh virtual environment with exactly the versions of ``uv.lock``, offline from
 uv's cache. Nothing else of the repository is copied, so an import of another service,
 of ``tools`` or of the tests fails there.
@@ -18,7 +18,7 @@ from pathlib import Path
 from uv import find_uv_bin
 
 REPO = Path(__file__).resolve().parents[2]
-LIBRARY = REPO / "libs" / "cello-telemetry"
+LIBRARIES = tuple(sorted(project.parent for project in REPO.glob("libs/*/pyproject.toml")))
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "data")
 
 
@@ -37,15 +37,16 @@ def isolated_env() -> dict[str, str]:
 
 
 def carry_out(service: Path, into: Path, *, locked_as: str) -> Path:
-    """Copy ``service`` and the library into ``into``, install both; return the Python.
+    """Copy ``service`` and the libraries into ``into``, install them; return the Python.
 
     ``locked_as`` is the package of ``uv.lock`` whose dependencies are installed: the
     service's own name, or ``cello-telemetry`` for a service the lock does not know yet
     (a fresh scaffold); ``uv pip check`` then proves the service needs nothing more.
     """
-    library = into / "libs" / LIBRARY.name
+    libraries = [into / "libs" / library.name for library in LIBRARIES]
     copy = into / "services" / service.name
-    shutil.copytree(LIBRARY, library, ignore=_SKIP)
+    for library, copied in zip(LIBRARIES, libraries, strict=True):
+        shutil.copytree(library, copied, ignore=_SKIP)
     shutil.copytree(service, copy, ignore=_SKIP)
     pins = into / "requirements.txt"
     _uv(
@@ -61,7 +62,7 @@ def carry_out(service: Path, into: Path, *, locked_as: str) -> Path:
     # simply the directory given next to the service.
     _uv(
         "pip", "install", "--offline", "--no-sources", "--no-deps", "--quiet",
-        "--python", python, "--requirement", pins, library, copy,
+        "--python", python, "--requirement", pins, *libraries, copy,
         cwd=into,
     )  # fmt: skip
     _uv("pip", "check", "--quiet", "--python", python, cwd=into)

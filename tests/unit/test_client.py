@@ -16,7 +16,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from cello_telemetry import HTTPError, TracedClient, request_id
+from cello_problem import HTTPError
+from cello_telemetry import TracedClient, request_id
 
 PEER = "db-service"
 BASE = "http://db:8002"

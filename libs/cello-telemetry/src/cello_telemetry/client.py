@@ -19,9 +19,10 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor, RequestInfo
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
+from cello_problem import HTTPError
+
 from . import attributes as attr
 from . import request_id
-from .errors import HTTPError
 
 # The request extension that carries the route template to the span-naming hook.
 _ROUTE: Final = "cello_telemetry.route"

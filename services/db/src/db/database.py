@@ -31,8 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from cello_telemetry import HTTPError
-from cello_telemetry.env import ConfigError
+from cello_problem import HTTPError
+from cello_settings import ConfigError
 
 from .settings import SERVICE_NAME
 
