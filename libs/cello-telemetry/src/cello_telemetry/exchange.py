@@ -62,7 +62,7 @@ class Exchange:
             return
         if request.path in telemetry.settings.excluded_paths:
             return
-        self._mode = telemetry.http_semconv
+        self._mode = telemetry.settings.http_semconv
         parent = edge.baggage.take_headers(headers, propagate.extract(headers))
         attributes = attr.server_request(
             self._mode, request.method, route, request.path, request.query, headers
