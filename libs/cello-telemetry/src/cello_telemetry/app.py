@@ -143,6 +143,17 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
             blocking = getattr(handler, "__cello_blocking__", None)
             self._route(register, path, (method,), {"blocking": blocking})(handler)
 
+    def add_guard(self, guard: Any) -> None:
+        """Refused: Cello checks an app-wide guard before any handler, outside the span.
+
+        Its 403 would leave with no span, ``traceparent`` or ``X-Request-ID``. Pass the
+        guard to each route instead (``@app.get(path, guards=[guard])``).
+        """
+        raise ValueError(
+            "add_guard: Cello answers an app-wide guard's refusal outside any SERVER span; "
+            "pass it to each route as guards=[...] instead"
+        )
+
     def handler_for(self, method: str, route: str) -> Handler:
         """The handler for ``METHOD route`` as Cello calls it, the edge included.
 
