@@ -27,9 +27,11 @@ class FakeExporter(SpanExporter):
         self.batches: list[list[str]] = []
         self.release = threading.Event()
         self.release.set()
+        self.entered = threading.Event()
         self.shut_down = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.entered.set()
         self.release.wait()
         self.batches.append([span.name for span in spans])
         result = self.results.pop(0) if self.results else OK
@@ -160,15 +162,21 @@ def test_a_full_queue_drops_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
     monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4")
-    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4")
     exporter = FakeExporter()
+    exporter.release.clear()
     telemetry = Telemetry(OpenTelemetryConfig(service_name="svc"), exporter)
     try:
+        # A full batch: the processor takes it off the queue and is held in export, so
+        # nothing drains the queue while the next spans arrive.
+        end_spans(telemetry, 4)
+        assert exporter.entered.wait(5)
         end_spans(telemetry, 10)
         stats = span_stats(telemetry)
         assert stats["dropped_queue_full"] == 6
         assert stats["pending"] == 4
     finally:
+        exporter.release.set()
         telemetry.shutdown()
 
 
