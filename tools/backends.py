@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from cello_telemetry import env
+import cello_settings as env
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from cello_telemetry import env
+import cello_settings as env
 from tools import baggage, red
 from tools.backends import Backends
 from tools.baggage import FLAKY_DB, N_PLUS_ONE, SLOW_DB

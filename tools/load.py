@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from cello_telemetry import env
+import cello_settings as env
 from tools import baggage
 
 MAX_IN_FLIGHT = 200

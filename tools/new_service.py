@@ -31,7 +31,7 @@ PACKAGE_FILES = ("__init__.py", "__main__.py", "app.py", "routes.py", "settings.
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
 _PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
-_DEFAULT_PORT = re.compile(r"env\.port\((\d+)\)")
+_DEFAULT_PORT = re.compile(r"\bport\((\d+)\)")
 
 
 class ScaffoldError(ValueError):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from cello_telemetry import env
+import cello_settings as env
 
 CALLS = "traces_span_metrics_calls_total"
 DURATION_BUCKET = "traces_span_metrics_duration_milliseconds_bucket"

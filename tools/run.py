@@ -40,6 +40,11 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
 
+#: What every service is started with unless the environment says otherwise: the SDK's
+#: own batch-processor metrics, behind the queue counters of ``/health``.
+SERVICE_ENV = {"OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true"}
+
+
 def chain(gateway_port: int = 8000, users_port: int = 8001, db_port: int = 8002) -> list[Service]:
     """The three services wired to each other on loopback, downstream first."""
     return [
@@ -75,7 +80,7 @@ class ServiceGroup:
         log_dir: Path | None = None,
     ) -> None:
         self.services = list(services)
-        self._env = {**os.environ, "HOST": "127.0.0.1", **(env or {})}
+        self._env = {**SERVICE_ENV, **os.environ, "HOST": "127.0.0.1", **(env or {})}
         self._log_dir = log_dir
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []

@@ -1,7 +1,7 @@
-"""Copy a service's folder and the library out of the repository, and install them alone.
+"""Copy a service's folder and the libraries out of the repository, and install them alone.
 
 This is what someone taking one service does on their own machine: ``services/<name>/``
-next to ``libs/cello-telemetry/`` in a directory of their own, both installed (not
+next to the ``libs/`` it builds on in a directory of their own, all installed (not
 editable) into a fresh virtual environment with exactly the versions of ``uv.lock``.
 Nothing else of the repository is copied, so an import of another service, of ``tools``
 or of the tests fails there.
@@ -23,7 +23,7 @@ from pathlib import Path
 from uv import find_uv_bin
 
 REPO = Path(__file__).resolve().parents[2]
-LIBRARY = REPO / "libs" / "cello-telemetry"
+LIBRARIES = tuple(sorted(project.parent for project in REPO.glob("libs/*/pyproject.toml")))
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "data")
 
 
@@ -47,7 +47,7 @@ def isolated_env() -> dict[str, str]:
 
 
 def carry_out(service: Path, into: Path, *, locked_as: str, uv_cache: Path | None = None) -> Path:
-    """Copy ``service`` and the library into ``into``, install both; return the Python.
+    """Copy ``service`` and the libraries into ``into``, install them; return the Python.
 
     ``locked_as`` is the package of ``uv.lock`` whose dependencies are installed: the
     service's own name, or ``cello-telemetry`` for a service the lock does not know yet
@@ -55,9 +55,10 @@ def carry_out(service: Path, into: Path, *, locked_as: str, uv_cache: Path | Non
     ``uv_cache`` is the uv cache the install uses (``UV_CACHE_DIR``); an empty directory
     makes it a first install on a new machine, downloading every wheel.
     """
-    library = into / "libs" / LIBRARY.name
+    libraries = [into / "libs" / library.name for library in LIBRARIES]
     copy = into / "services" / service.name
-    shutil.copytree(LIBRARY, library, ignore=_SKIP)
+    for library, copied in zip(LIBRARIES, libraries, strict=True):
+        shutil.copytree(library, copied, ignore=_SKIP)
     shutil.copytree(service, copy, ignore=_SKIP)
     pins = into / "pylock.toml"
     _uv(
@@ -72,13 +73,13 @@ def carry_out(service: Path, into: Path, *, locked_as: str, uv_cache: Path | Non
     _uv("venv", "--quiet", "--python", sys.executable, venv, cwd=into, env=env)
     python = venv / "bin" / "python"
     # The lock's closure, by URL and hash (from the cache when it holds the wheel), then
-    # the two folders on top. --no-deps: their dependencies are all in the lock already.
+    # the folders on top. --no-deps: their dependencies are all in the lock already.
     # --no-sources: the copied pyproject.toml files name the library as a workspace
     # member; here it is simply the directory given next to the service.
     _uv("pip", "install", "--quiet", "--python", python, "--requirement", pins, cwd=into, env=env)
     _uv(
         "pip", "install", "--no-sources", "--no-deps", "--quiet", "--python", python,
-        library, copy,
+        *libraries, copy,
         cwd=into, env=env,
     )  # fmt: skip
     _uv("pip", "check", "--quiet", "--python", python, cwd=into, env=env)

@@ -11,12 +11,15 @@ import httpx
 import pytest
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from cello_telemetry import HTTPError, TracedClient, request_id
+from cello_problem import HTTPError
+from cello_telemetry import TracedClient, request_id
 
 PEER = "db-service"
 BASE = "http://db:8002"
@@ -361,3 +364,31 @@ def test_timeout_detail_uses_the_configured_timeout() -> None:
     error = Harness(raising(httpx.ReadTimeout("slow")), timeout=0.25).error()
 
     assert (error.status, error.detail) == (504, f"{PEER} did not answer within 0.25 s")
+
+
+# -- providers ---------------------------------------------------------------------------------
+
+
+def test_metrics_go_to_the_meter_provider_passed() -> None:
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    client = TracedClient(
+        BASE,
+        peer_service=PEER,
+        tracer_provider=TracerProvider(),
+        meter_provider=meters,
+        transport=httpx.MockTransport(json_answer(200, {"id": 7})),
+    )
+
+    async def main() -> None:
+        try:
+            await client.call("GET", "/users/{id}", path_params={"id": 7})
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+    data = reader.get_metrics_data()
+    assert data is not None
+    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert names & {"http.client.duration", "http.client.request.duration"}

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from cello_telemetry import OpenTelemetryConfig, TelemetryConfigError
+from cello_telemetry.attributes import HttpSemconv
 from cello_telemetry.config import ResolvedTelemetry, resolve
 
 CONFIG = OpenTelemetryConfig(
@@ -220,3 +221,40 @@ def test_excluded_paths_from_a_list() -> None:
     assert resolved(excluded_paths=["/ready", "/ready", "/live"]).excluded_paths == frozenset(
         {"/ready", "/live"}
     )
+
+
+# -- the rest this package reads: one resolver --------------------------------------------------
+
+
+def test_what_only_the_edge_uses_is_resolved_too() -> None:
+    settings = resolved(
+        {
+            "OTEL_PROPAGATORS": " TraceContext ",
+            "OTEL_SEMCONV_STABILITY_OPT_IN": "database,http/dup",
+            "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "True",
+        }
+    )
+
+    assert settings.propagators == ("tracecontext",)
+    assert settings.http_semconv is HttpSemconv.DUP
+    assert settings.processor_metrics
+
+
+def test_our_batch_defaults_apply_only_while_unset() -> None:
+    ours = resolved()
+    assert (ours.batch_schedule_delay_millis, ours.batch_max_queue_size) == (200, 8192)
+    assert (ours.batch_max_export_batch_size, ours.export_timeout) == (128, 3.0)
+
+    theirs = resolved(
+        {
+            "OTEL_BSP_SCHEDULE_DELAY": "5000",
+            "OTEL_BSP_MAX_QUEUE_SIZE": "2048",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "512",
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "10",
+        }
+    )
+    # None: the SDK reads the variable itself.
+    assert theirs.batch_schedule_delay_millis is None
+    assert theirs.batch_max_queue_size is None
+    assert theirs.batch_max_export_batch_size is None
+    assert theirs.export_timeout is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pgcluster
 import pytest
 
-from cello_telemetry.env import ConfigError
+from cello_settings import ConfigError
 from db.database import prepare_database
 from db.settings import Settings
 

@@ -8,9 +8,16 @@ from typing import Any
 import pytest
 from cello import Request
 
-from cello_telemetry import HTTPError
-from cello_telemetry.errors import PROBLEM_JSON, problem_response
-from cello_telemetry.payload import MAX_BODY_BYTES, MAX_ID, path_id, query_int, read_json_object
+from cello_problem import (
+    MAX_BODY_BYTES,
+    MAX_ID,
+    PROBLEM_JSON,
+    HTTPError,
+    path_id,
+    problem_response,
+    query_int,
+    read_json_object,
+)
 from users.rules import EMAIL_MAX, NAME_MAX, validate_new_user
 
 FIELDS = frozenset({"name", "email"})

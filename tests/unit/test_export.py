@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -26,9 +27,11 @@ class FakeExporter(SpanExporter):
         self.batches: list[list[str]] = []
         self.release = threading.Event()
         self.release.set()
+        self.entered = threading.Event()
         self.shut_down = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.entered.set()
         self.release.wait()
         self.batches.append([span.name for span in spans])
         result = self.results.pop(0) if self.results else OK
@@ -92,8 +95,10 @@ def test_after_the_shutdown_deadline_exports_fail_at_once() -> None:
 
 @pytest.fixture
 def pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Telemetry, FakeExporter]]:
-    """A service's pipeline with a fake exporter and a long batch delay."""
+    """A service's pipeline with a fake exporter, a long batch delay and, as a service is
+    deployed, the SDK's processor metrics switched on."""
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
     exporter = FakeExporter()
     telemetry = Telemetry(OpenTelemetryConfig(service_name="svc"), exporter)
     yield telemetry, exporter
@@ -106,7 +111,7 @@ def end_spans(telemetry: Telemetry, count: int) -> None:
         telemetry.tracer.start_span(f"span-{n}").end()
 
 
-def span_stats(telemetry: Telemetry) -> dict[str, int]:
+def span_stats(telemetry: Telemetry) -> dict[str, int | None]:
     stats = telemetry.stats()["spans"]
     assert isinstance(stats, dict)
     return stats
@@ -132,18 +137,46 @@ def test_health_counts_exported_and_pending_spans(pipeline) -> None:
     ]
 
 
+def test_without_the_sdk_metrics_only_the_export_counts_are_known(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    telemetry = Telemetry(OpenTelemetryConfig(service_name="svc"), FakeExporter())
+    try:
+        end_spans(telemetry, 3)
+        assert telemetry.provider is not None
+        assert telemetry.provider.force_flush()
+        assert span_stats(telemetry) == {
+            "exported": 3,
+            "dropped_export_failed": 0,
+            "dropped_queue_full": None,
+            "dropped_after_shutdown": None,
+            "pending": None,
+        }
+    finally:
+        telemetry.shutdown()
+    assert "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED" not in os.environ  # nothing writes it
+
+
 def test_a_full_queue_drops_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4")
-    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4")
     exporter = FakeExporter()
+    exporter.release.clear()
     telemetry = Telemetry(OpenTelemetryConfig(service_name="svc"), exporter)
     try:
+        # A full batch: the processor takes it off the queue and is held in export, so
+        # nothing drains the queue while the next spans arrive.
+        end_spans(telemetry, 4)
+        assert exporter.entered.wait(5)
         end_spans(telemetry, 10)
         stats = span_stats(telemetry)
         assert stats["dropped_queue_full"] == 6
         assert stats["pending"] == 4
     finally:
+        exporter.release.set()
         telemetry.shutdown()
 
 
@@ -185,9 +218,18 @@ def test_shutdown_gives_up_on_the_rest_when_its_time_is_up(
 
 
 def test_a_small_queue_caps_the_default_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64")  # below our default batch of 128
+    exporter = FakeExporter()
+    telemetry = Telemetry(OpenTelemetryConfig(service_name="svc"), exporter)
+    try:
+        end_spans(telemetry, 64)  # a full queue is one full batch: exported at once
+        assert telemetry.provider is not None
+        assert telemetry.provider.force_flush()
+    finally:
+        telemetry.shutdown()
 
-    Telemetry(OpenTelemetryConfig(service_name="svc"), FakeExporter()).shutdown()
+    assert [len(batch) for batch in exporter.batches] == [64]
 
 
 def test_impossible_batch_settings_fail_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,9 +1,11 @@
-"""The layout the README promises: every service is a folder of its own.
+"""The layout the README promises: every service is a folder of its own, every library one job.
 
 A service imports nothing from another service, nor from the tools or the tests; the
-library is the only thing it shares. The carry-out test (tests/integration) proves it
-for users by running a copy; this check covers every service, and every module of it,
-without starting anything.
+libraries under libs/ are the only thing it shares. The carry-out test (tests/integration)
+proves it for users by running a copy; this check covers every service, and every module
+of it, without starting anything. Each library imports only the libraries below it, so
+the telemetry package can be added to any Cello app alone (with the problem type its edge
+answers in), and no library calls back into a service.
 """
 
 from __future__ import annotations
@@ -16,6 +18,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = sorted(project.parent.name for project in REPO.glob("services/*/pyproject.toml"))
 NOT_FOR_SERVICES = {"tools", "support", "bench", "tests", "services"}
+LIBRARIES = {package.name: package for package in REPO.glob("libs/*/src/*") if package.is_dir()}
+#: What each library may import of the others: telemetry needs only the problem type
+#: its edge answers in; only the runner, which starts a service, builds on the rest.
+LAYERS = {
+    "cello_problem": set(),
+    "cello_settings": set(),
+    "cello_telemetry": {"cello_problem"},
+    "cello_runner": {"cello_settings", "cello_telemetry"},
+}
 
 
 def imported(package: Path) -> set[str]:
@@ -55,3 +66,14 @@ def test_the_gateway_documents_the_limits_users_enforces() -> None:
     from users import rules
 
     assert (openapi.NAME_MAX, openapi.EMAIL_MAX) == (rules.NAME_MAX, rules.EMAIL_MAX)
+
+
+def test_the_libraries_are_found() -> None:
+    assert set(LIBRARIES) == set(LAYERS)
+
+
+@pytest.mark.parametrize("library", sorted(LAYERS))
+def test_a_library_imports_only_the_libraries_below_it(library: str) -> None:
+    names = imported(LIBRARIES[library])
+    ours = (set(LIBRARIES) - {library}) | set(SERVICES) | NOT_FOR_SERVICES | {".."}
+    assert names & ours == LAYERS[library]  # exactly: a layer nobody uses is a stale rule

@@ -12,8 +12,8 @@ import pytest
 from cello import Request
 from opentelemetry.sdk.trace import TracerProvider
 
-from cello_telemetry import request_id
-from cello_telemetry.logs import JsonFormatter, configure_logging
+from cello_runner import configure_logging
+from cello_telemetry import JsonFormatter, request_id
 
 
 class Capture:
@@ -129,7 +129,7 @@ def test_configure_logging_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> Non
     configure_logging("svc")
 
     root = logging.getLogger()
-    ours = [h for h in root.handlers if h.get_name() == "cello_telemetry"]
+    ours = [h for h in root.handlers if h.get_name() == "cello_runner"]
     assert len(ours) == 1
     assert isinstance(ours[0].formatter, JsonFormatter)
     assert root.level == logging.WARNING

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from opentelemetry import baggage, trace
 from opentelemetry.context import Context, create_key
+from opentelemetry.propagators import textmap
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -39,12 +40,14 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import Attributes
 
+from cello_telemetry import OpenTelemetryConfig
+from cello_telemetry.config import resolve
 from cello_telemetry.propagation import (
     TRACEPARENT,
     TRACESTATE,
     Level2TraceState,
     TraceContextPropagator,
-    propagator_from_env,
+    propagator_for,
 )
 
 TRACE_HEX = "12345678901234567890123456789012"
@@ -565,6 +568,11 @@ def test_sdk_sampler_updating_the_trace_state_keeps_the_received_members(
 
 
 # -- OTEL_PROPAGATORS --------------------------------------------------------------------------
+
+
+def propagator_from_env(env: dict[str, str] | None) -> textmap.TextMapPropagator:
+    """The propagator a service gets for ``env`` (``None``: this process's environment)."""
+    return propagator_for(resolve(OpenTelemetryConfig(service_name="svc"), env).propagators)
 
 
 def sent_headers(env: dict[str, str] | None) -> set[str]:

@@ -13,8 +13,8 @@ import pytest
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
-from cello_telemetry import HTTPError
-from cello_telemetry.env import ConfigError, env_flag
+from cello_problem import HTTPError
+from cello_settings import ConfigError, env_flag
 from db.database import UserStore, create_engine, create_schema
 from db.scenarios import FLAKY_DB, N_PLUS_ONE, SLOW_DB, DemoSettings, Scenarios
 

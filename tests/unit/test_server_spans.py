@@ -13,7 +13,8 @@ from opentelemetry import baggage, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from cello_telemetry import HTTPError, request_id
+from cello_problem import HTTPError
+from cello_telemetry import request_id
 
 TRACE_HEX = "0af7651916cd43dd8448eb211c80319c"
 PARENT_HEX = "b7ad6b7169203331"

@@ -1,4 +1,4 @@
-"""Tracing for Cello services, on the OpenTelemetry SDK.
+"""Tracing for Cello apps, on the OpenTelemetry SDK.
 
 Service code uses this package exactly as Cello's documentation uses ``cello``::
 
@@ -6,27 +6,25 @@ Service code uses this package exactly as Cello's documentation uses ``cello``::
 
     app = App()
     app.enable_request_id()
-    app.enable_telemetry(OpenTelemetryConfig(
-        service_name="api-gateway",
-        otlp_endpoint="http://collector:4317",
-        sampling_rate=0.1,
-    ))
+    app.enable_telemetry(OpenTelemetryConfig(service_name="api-gateway"))
 
 and calls the next service through :class:`TracedClient`. :func:`internal_span` and
-:func:`baggage_value` cover the rest a handler may need. Underneath are the stock
-OpenTelemetry SDK, OTLP exporter, propagators and contrib instrumentations; nothing
-outside this package touches the SDK.
+:func:`baggage_value` cover the rest a handler may need, :func:`instrument_engine` gives
+a SQLAlchemy engine a span per statement, and :class:`JsonFormatter` writes log lines
+that lead to their span. The ``OTEL_*`` variables configure the rest. Underneath are the
+stock OpenTelemetry SDK, OTLP exporter, propagators and contrib instrumentations;
+nothing outside this package touches the SDK.
 """
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .app import App as App
     from .client import TracedClient as TracedClient
     from .config import OpenTelemetryConfig as OpenTelemetryConfig
     from .config import TelemetryConfigError as TelemetryConfigError
-    from .errors import HTTPError as HTTPError
-    from .server import App as App
+    from .logs import JsonFormatter as JsonFormatter
     from .sql import instrument_engine as instrument_engine
     from .tracing import baggage_value as baggage_value
     from .tracing import internal_span as internal_span
@@ -34,8 +32,8 @@ if TYPE_CHECKING:
 # Names are imported on first use (PEP 562): a service without a database must not
 # need SQLAlchemy and its instrumentation, which only instrument_engine uses.
 _EXPORTS = {
-    "App": ".server",
-    "HTTPError": ".errors",
+    "App": ".app",
+    "JsonFormatter": ".logs",
     "OpenTelemetryConfig": ".config",
     "TelemetryConfigError": ".config",
     "TracedClient": ".client",
@@ -46,7 +44,7 @@ _EXPORTS = {
 
 __all__ = [
     "App",
-    "HTTPError",
+    "JsonFormatter",
     "OpenTelemetryConfig",
     "TelemetryConfigError",
     "TracedClient",

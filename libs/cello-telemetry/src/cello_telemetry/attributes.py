@@ -12,7 +12,6 @@ contrib instrumentations (httpx, SQLAlchemy): ``http`` gives the stable names
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlencode
@@ -43,10 +42,9 @@ class HttpSemconv(enum.Enum):
     DUP = "http/dup"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> HttpSemconv:
-        """Read ``OTEL_SEMCONV_STABILITY_OPT_IN`` as the contrib instrumentations do."""
-        env = os.environ if env is None else env
-        listed = {item.strip() for item in env.get("OTEL_SEMCONV_STABILITY_OPT_IN", "").split(",")}
+    def from_opt_in(cls, value: str) -> HttpSemconv:
+        """Read an ``OTEL_SEMCONV_STABILITY_OPT_IN`` value as the contrib instrumentations do."""
+        listed = {item.strip() for item in value.split(",")}
         if "http/dup" in listed:
             return cls.DUP
         return cls.STABLE if "http" in listed else cls.OLD

@@ -15,13 +15,14 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor, RequestInfo
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
+from cello_problem import HTTPError
+
 from . import attributes as attr
 from . import request_id
-from .errors import HTTPError
 
 # The request extension that carries the route template to the span-naming hook.
 _ROUTE: Final = "cello_telemetry.route"
@@ -58,6 +59,8 @@ class TracedClient:
             error messages.
         timeout: seconds for the whole call (connect, send, wait, read).
         tracer_provider: defaults to the global one that ``enable_telemetry`` set.
+        meter_provider: for the instrumentation's ``http.client.*`` metrics; defaults
+            to the global one.
         limits: the connection pool (see ``DEFAULT_LIMITS``).
         transport: an httpx transport, for tests.
     """
@@ -69,6 +72,7 @@ class TracedClient:
         peer_service: str,
         timeout: float = 3.0,
         tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -78,7 +82,10 @@ class TracedClient:
             base_url=base_url, timeout=httpx.Timeout(timeout), limits=limits, transport=transport
         )
         HTTPXClientInstrumentor.instrument_client(
-            self._http, tracer_provider=tracer_provider, request_hook=self._on_request
+            self._http,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            request_hook=self._on_request,
         )
 
     async def _on_request(self, span: trace.Span, request: RequestInfo) -> None:

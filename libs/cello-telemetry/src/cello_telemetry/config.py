@@ -5,10 +5,12 @@ code reads exactly like the Cello docs. The standard ``OTEL_*`` variables always
 values written in code, so an operator can re-point or silence a service without
 touching it. Most of them are read by the SDK itself, exactly as it documents them
 (``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER``, ``OTEL_BSP_*``,
-``OTEL_SPAN_*_LIMIT``, ``OTEL_ATTRIBUTE_*_LIMIT``, ``OTEL_EXPORTER_OTLP_*``);
-:func:`resolve` only settles what the code may also say: the service name, the endpoint
-and its protocol, and the sampling ratio. Where the project's default differs from the
-SDK's, it applies only while the variable is unset:
+``OTEL_SPAN_*_LIMIT``, ``OTEL_ATTRIBUTE_*_LIMIT``, ``OTEL_EXPORTER_OTLP_*``).
+:func:`resolve` is the one place this package reads any of them: it settles what the code
+may also say (the service name, the endpoint and its protocol, the sampling ratio), what
+only the edge uses (``OTEL_SDK_DISABLED``, ``OTEL_PROPAGATORS``,
+``OTEL_SEMCONV_STABILITY_OPT_IN``), and which of our defaults apply. Where the project's
+default differs from the SDK's, it applies only while the variable is unset:
 
 =================================  =========  ==========================================
 Variable                           Ours       Why
@@ -18,6 +20,10 @@ Variable                           Ours       Why
 ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` 128        encoding a batch holds the GIL briefly
 ``OTEL_EXPORTER_OTLP_TIMEOUT``     3 s        a dead collector costs little at shutdown
 =================================  =========  ==========================================
+
+Nothing here writes the environment. The ``/health`` counters of the batch processor
+(queue full, after shutdown, pending) are the SDK's own metrics, which it records only
+when ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true``; a service's deployment sets it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
+
+from .attributes import HttpSemconv
 
 Protocol = Literal["grpc", "http/protobuf"]
 
@@ -45,6 +53,13 @@ SAMPLERS = frozenset(
 )
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _PROTOCOL_VARS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+_TIMEOUT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+DEFAULT_PROPAGATORS = ("tracecontext", "baggage")
+# Ours, each while its variable is unset (see the table above).
+_BSP_SCHEDULE_DELAY_MS = 200
+_BSP_MAX_QUEUE_SIZE = 8192
+_BSP_MAX_EXPORT_BATCH_SIZE = 128
+_EXPORT_TIMEOUT_S = 3.0
 
 
 class TelemetryConfigError(ValueError):
@@ -80,7 +95,8 @@ class ResolvedTelemetry:
     """The effective settings after the environment has had its say.
 
     ``endpoint`` is ``None`` when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variable is set:
-    the exporter then reads it itself, with the SDK's rules. ``sampling_ratio`` is
+    the exporter then reads it itself, with the SDK's rules; so are ``export_timeout``
+    and the three ``batch_*`` values when their variables are set. ``sampling_ratio`` is
     ``None`` for a sampler without a ratio.
     """
 
@@ -94,6 +110,13 @@ class ResolvedTelemetry:
     sampler_from_env: bool
     export_traces: bool
     excluded_paths: frozenset[str]
+    http_semconv: HttpSemconv = HttpSemconv.OLD
+    propagators: tuple[str, ...] = DEFAULT_PROPAGATORS
+    batch_schedule_delay_millis: int | None = _BSP_SCHEDULE_DELAY_MS
+    batch_max_queue_size: int | None = _BSP_MAX_QUEUE_SIZE
+    batch_max_export_batch_size: int | None = _BSP_MAX_EXPORT_BATCH_SIZE
+    export_timeout: float | None = _EXPORT_TIMEOUT_S
+    processor_metrics: bool = False
 
 
 def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -> ResolvedTelemetry:
@@ -126,6 +149,7 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
             f"OTEL_TRACES_SAMPLER={named!r} is not one of {', '.join(sorted(SAMPLERS))}"
         )
 
+    delay, queue_size, batch_size = _batch(env)
     return ResolvedTelemetry(
         enabled=env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
         service_name=env.get("OTEL_SERVICE_NAME") or config.service_name,
@@ -137,7 +161,35 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
         sampler_from_env=bool(named.strip()),
         export_traces=config.export_traces,
         excluded_paths=frozenset(config.excluded_paths),
+        http_semconv=HttpSemconv.from_opt_in(env.get("OTEL_SEMCONV_STABILITY_OPT_IN", "")),
+        propagators=_propagators(env.get("OTEL_PROPAGATORS", "")),
+        batch_schedule_delay_millis=delay,
+        batch_max_queue_size=queue_size,
+        batch_max_export_batch_size=batch_size,
+        export_timeout=None if any(env.get(n) for n in _TIMEOUT_VARS) else _EXPORT_TIMEOUT_S,
+        processor_metrics=_flag(env.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "")),
     )
+
+
+def _propagators(raw: str) -> tuple[str, ...]:
+    names = tuple(name.strip().lower() for name in raw.split(",") if name.strip())
+    return names or DEFAULT_PROPAGATORS
+
+
+def _batch(env: Mapping[str, str]) -> tuple[int | None, int | None, int | None]:
+    """Our schedule delay, queue size and batch size; ``None`` where the SDK reads the
+    variable. A default batch larger than the operator's queue would be refused by the
+    SDK, so it shrinks to the queue."""
+    delay = None if env.get("OTEL_BSP_SCHEDULE_DELAY") else _BSP_SCHEDULE_DELAY_MS
+    queue = env.get("OTEL_BSP_MAX_QUEUE_SIZE", "").strip()
+    batch = None if env.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else _BSP_MAX_EXPORT_BATCH_SIZE
+    if batch is not None and queue.isdigit():
+        batch = min(batch, int(queue))
+    return delay, None if queue else _BSP_MAX_QUEUE_SIZE, batch
+
+
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() == "true"
 
 
 def _check_url(endpoint: str) -> None:

@@ -1,15 +1,14 @@
-"""Structured JSON logs that lead to their span.
+"""Structured JSON logs that lead to their span: a formatter, installed by the service.
 
 Each line carries ``trace_id``, ``span_id``, ``request.id`` and ``service.name``, so
-a log line found by grep opens its trace in Jaeger or Zipkin.
+a log line found by grep opens its trace in Jaeger or Zipkin. This package configures
+no logging: a service's start-up puts :class:`JsonFormatter` on its handlers.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,25 +63,3 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _ENCODER.encode(entry)
-
-
-def configure_logging(service_name: str, level: str | None = None) -> None:
-    """Send the root logger's output to stderr as JSON lines (idempotent).
-
-    ``level`` defaults to ``LOG_LEVEL`` from the environment, then ``INFO``.
-    """
-    # Skip what every LogRecord collects but these lines never show: the caller's
-    # file and line (a stack walk), thread, process and task names. The logging
-    # HOWTO's "Optimization" section lists exactly these switches.
-    logging._srcfile = None  # documented in that section
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-    logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # new in 3.12, not in typeshed yet
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service_name))
-    handler.set_name("cello_telemetry")
-    root = logging.getLogger()
-    root.handlers = [h for h in root.handlers if h.get_name() != "cello_telemetry"]
-    root.addHandler(handler)
-    root.setLevel((level or os.environ.get("LOG_LEVEL") or "INFO").upper())

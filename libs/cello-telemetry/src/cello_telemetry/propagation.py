@@ -10,9 +10,8 @@ OpenTelemetry API does for the global propagator.
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
+from collections.abc import ItemsView, Iterator, KeysView, Sequence, ValuesView
 from importlib.metadata import entry_points
 from typing import Final
 
@@ -24,7 +23,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-__all__ = ["Level2TraceState", "TraceContextPropagator", "propagator_from_env"]
+__all__ = ["Level2TraceState", "TraceContextPropagator", "propagator_for"]
 
 TRACEPARENT: Final = "traceparent"
 TRACESTATE: Final = "tracestate"
@@ -183,16 +182,14 @@ class TraceContextPropagator(TraceContextTextMapPropagator):
         return trace.set_span_in_context(NonRecordingSpan(span_context), context)
 
 
-def propagator_from_env(env: Mapping[str, str] | None = None) -> textmap.TextMapPropagator:
-    """The propagators ``OTEL_PROPAGATORS`` names, default ``tracecontext,baggage``.
+def propagator_for(names: Sequence[str]) -> textmap.TextMapPropagator:
+    """The propagators ``names`` (``OTEL_PROPAGATORS``, as resolved) composed into one.
 
     ``none`` means no propagation. Raises ``ValueError`` for a name no installed
     package provides, so a typo fails at start-up.
     """
-    env = os.environ if env is None else env
-    names = [n.strip().lower() for n in env.get("OTEL_PROPAGATORS", "").split(",") if n.strip()]
     propagators: list[textmap.TextMapPropagator] = []
-    for name in names or ["tracecontext", "baggage"]:
+    for name in names:
         if name == "none":
             continue
         if name == "tracecontext":

@@ -7,19 +7,31 @@ its SERVER span, without importing the SDK itself.
 
 from __future__ import annotations
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
-def instrument_engine(engine: AsyncEngine) -> None:
-    """Trace every statement ``engine`` runs, with the global tracer provider.
+def instrument_engine(
+    engine: AsyncEngine,
+    *,
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+) -> None:
+    """Trace every statement ``engine`` runs.
 
     Statements are recorded with their ``?`` placeholders, never with values, so
     no user data ends up in a span.
+
+    Args:
+        engine: the engine whose statements become spans.
+        tracer_provider: defaults to the global one that ``enable_telemetry`` set.
+        meter_provider: for the instrumentation's connection-pool metrics; defaults to
+            the global one.
     """
     SQLAlchemyInstrumentor().instrument(
         engine=engine.sync_engine,
-        tracer_provider=trace.get_tracer_provider(),
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
         enable_commenter=False,
     )

@@ -10,12 +10,11 @@ the same pipeline.
 from __future__ import annotations
 
 import logging
-import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -30,24 +29,15 @@ from opentelemetry.semconv._incubating.metrics.otel_metrics import (
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME, SERVICE_VERSION
 
-from .attributes import HttpSemconv
 from .config import OpenTelemetryConfig, ResolvedTelemetry, TelemetryConfigError, resolve
 from .export import CountingSpanExporter
-from .propagation import propagator_from_env
+from .propagation import propagator_for
 
 logger = logging.getLogger(__name__)
 
 INSTRUMENTATION_NAME = "cello_telemetry"
 #: How long a shutdown may keep exporting before it gives up on what is left.
 SHUTDOWN_SECONDS = 5.0
-
-# Defaults of ours that differ from the SDK's; each applies only while its variable is unset.
-_BSP_DEFAULTS = {
-    "OTEL_BSP_SCHEDULE_DELAY": 200,
-    "OTEL_BSP_MAX_QUEUE_SIZE": 8192,
-    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": 128,
-}
-_EXPORT_TIMEOUT_S = 3.0
 
 
 class Telemetry:
@@ -63,14 +53,16 @@ class Telemetry:
 
     def __init__(self, config: OpenTelemetryConfig, exporter: SpanExporter | None = None) -> None:
         self.settings: ResolvedTelemetry = resolve(config)
-        self.http_semconv = HttpSemconv.from_env()
         self.provider: TracerProvider | None = None
         self._exporter: CountingSpanExporter | None = None
         self._metrics: InMemoryMetricReader | None = None
         self._meter_provider: MeterProvider | None = None
         if not self.settings.enabled:
             return
-        propagate.set_global_textmap(propagator_from_env())
+        try:
+            propagate.set_global_textmap(propagator_for(self.settings.propagators))
+        except ValueError as exc:
+            raise TelemetryConfigError(str(exc)) from None
         self.provider = TracerProvider(
             resource=_resource(self.settings), sampler=_sampler(self.settings)
         )
@@ -83,27 +75,24 @@ class Telemetry:
 
     def _add_export(self, exporter: SpanExporter | None) -> None:
         assert self.provider is not None
+        settings = self.settings
         # The batch processor's own counters (spans dropped because the queue was full or
-        # the processor shut down, spans queued) are the SDK's internal metrics. The SDK
-        # reads this switch only from the environment; the metrics go to a reader of our
+        # the processor shut down, spans queued) are the SDK's internal metrics, recorded
+        # when OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true. They go to a reader of our
         # own, never to the global meter provider.
-        os.environ.setdefault(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "true")
-        self._metrics = InMemoryMetricReader()
-        self._meter_provider = MeterProvider(metric_readers=[self._metrics])
-        sender = exporter or _otlp_exporter(self.settings, self._meter_provider)
+        if settings.processor_metrics:
+            self._metrics = InMemoryMetricReader()
+        self._meter_provider = MeterProvider(
+            metric_readers=[] if self._metrics is None else [self._metrics]
+        )
+        sender = exporter or _otlp_exporter(settings, self._meter_provider)
         self._exporter = CountingSpanExporter(sender)
-        env = os.environ
-        ours = {name: None if env.get(name) else value for name, value in _BSP_DEFAULTS.items()}
-        batch = ours["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"]
-        queue = env.get("OTEL_BSP_MAX_QUEUE_SIZE", "")
-        if batch is not None and queue.strip().isdigit():
-            batch = min(batch, int(queue))  # a batch may not be larger than the queue
         try:
             processor = BatchSpanProcessor(
                 self._exporter,
-                schedule_delay_millis=ours["OTEL_BSP_SCHEDULE_DELAY"],
-                max_queue_size=ours["OTEL_BSP_MAX_QUEUE_SIZE"],
-                max_export_batch_size=batch,
+                schedule_delay_millis=settings.batch_schedule_delay_millis,
+                max_queue_size=settings.batch_max_queue_size,
+                max_export_batch_size=settings.batch_max_export_batch_size,
                 meter_provider=self._meter_provider,
             )
         except ValueError as exc:
@@ -116,7 +105,13 @@ class Telemetry:
         return self.settings.enabled
 
     def stats(self) -> dict[str, object]:
-        """What ``/health`` reports: the sampler and the span counters."""
+        """What ``/health`` reports: the sampler and the span counters.
+
+        ``exported`` and ``dropped_export_failed`` are always counted; the batch
+        processor's ``dropped_queue_full``, ``dropped_after_shutdown`` and ``pending`` are
+        ``None`` unless ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true`` has the SDK
+        record them.
+        """
         out: dict[str, object] = {
             "enabled": self.settings.enabled,
             "sampler": self.settings.sampler,
@@ -130,10 +125,10 @@ class Telemetry:
             }
         return out
 
-    def _processor_counts(self) -> dict[str, int]:
-        counts = {"dropped_queue_full": 0, "dropped_after_shutdown": 0, "pending": 0}
+    def _processor_counts(self) -> Mapping[str, int | None]:
         if self._metrics is None:
-            return counts
+            return {"dropped_queue_full": None, "dropped_after_shutdown": None, "pending": None}
+        counts = {"dropped_queue_full": 0, "dropped_after_shutdown": 0, "pending": 0}
         data = self._metrics.get_metrics_data()
         for resource_metrics in data.resource_metrics if data else ():
             for scope_metrics in resource_metrics.scope_metrics:
@@ -186,7 +181,7 @@ def _resource(settings: ResolvedTelemetry) -> Resource:
 
 def _otlp_exporter(settings: ResolvedTelemetry, meter_provider: MeterProvider) -> SpanExporter:
     """The stock OTLP exporter; it reads every ``OTEL_EXPORTER_OTLP_*`` variable itself."""
-    timeout = None if os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT") else _EXPORT_TIMEOUT_S
+    timeout = settings.export_timeout
     if settings.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 

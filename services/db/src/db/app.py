@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cello_runner import add_health
 from cello_telemetry import App, OpenTelemetryConfig, instrument_engine
-from cello_telemetry.health import add_health
 
 from . import routes
 from .database import UserStore, create_engine, prepare_database
@@ -21,13 +21,8 @@ def create_app(settings: Settings) -> App:
     app = App()
     app.enable_request_id()
     app.record_baggage(*RECORDED_BAGGAGE)
-    app.enable_telemetry(
-        OpenTelemetryConfig(
-            service_name=SERVICE_NAME,
-            otlp_endpoint=settings.otlp_endpoint,
-            sampling_rate=1.0,
-        )
-    )
+    # Where spans go and which are kept is the OTEL_* variables' to say.
+    app.enable_telemetry(OpenTelemetryConfig(service_name=SERVICE_NAME))
     engine = create_engine(settings.database_url, settings.pool_size, settings.database_timeout)
     store = UserStore(engine, settings.database_timeout)
 

@@ -30,9 +30,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import Pool, QueuePool
 
-from cello_telemetry import HTTPError
-from cello_telemetry.env import ConfigError
+from cello_problem import HTTPError
+from cello_settings import ConfigError
 
 from .settings import SERVICE_NAME
 
@@ -137,6 +138,18 @@ def prepare_database(url: str, timeout: float = 1.0) -> None:
         raise ConfigError(f"DATABASE_URL={shown}: cannot create the schema ({reason})") from None
 
 
+def pool_figures(pool: Pool) -> tuple[int, int, int]:
+    """A pool's bound, its idle connections and those in use.
+
+    :func:`create_engine` gives every file or server database a ``QueuePool``; an
+    in-memory database keeps its one connection in a pool without a bound, counted as
+    a pool of one.
+    """
+    if isinstance(pool, QueuePool):
+        return pool.size(), pool.checkedin(), pool.checkedout()
+    return 1, 0, 0
+
+
 class UserStore:
     """The four operations the proxy offers, each one transaction.
 
@@ -174,7 +187,7 @@ class UserStore:
         For start-up, before the engine is instrumented: the first requests then find
         connections open and statements compiled, and the warm-up makes no spans.
         """
-        pool_size = getattr(self._engine.pool, "size", lambda: 1)()
+        pool_size = pool_figures(self._engine.pool)[0]
 
         async def read() -> None:
             async with self._connect() as connection:
@@ -187,10 +200,7 @@ class UserStore:
 
     def pool_status(self) -> dict[str, int]:
         """The connection pool as ``/health`` shows it: its bound and what is open."""
-        pool = self._engine.pool
-        size = getattr(pool, "size", lambda: 1)()
-        checked_in = getattr(pool, "checkedin", lambda: 0)()
-        checked_out = getattr(pool, "checkedout", lambda: 0)()
+        size, checked_in, checked_out = pool_figures(self._engine.pool)
         return {"pool_size": size, "open": checked_in + checked_out, "in_use": checked_out}
 
     async def create(self, name: str, email: str) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from typing import Any
 
 from cello import Request, Response
 
-from cello_telemetry import App, HTTPError
-from cello_telemetry.payload import path_id, query_int, read_json_object
+from cello_problem import HTTPError, path_id, query_int, read_json_object
+from cello_telemetry import App
 
 from .database import UserStore
 from .scenarios import N_PLUS_ONE, Scenarios

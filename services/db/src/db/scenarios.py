@@ -22,7 +22,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Final
 
-from cello_telemetry import HTTPError, baggage_value, env, internal_span
+from cello_problem import HTTPError
+from cello_settings import env_flag, env_float, env_int
+from cello_telemetry import baggage_value, internal_span
 
 SLOW_DB: Final = "slow-db"
 FLAKY_DB: Final = "flaky-db"
@@ -54,9 +56,9 @@ class DemoSettings:
     @classmethod
     def from_env(cls) -> DemoSettings:
         return cls(
-            enabled=env.env_flag("DEMO_SCENARIOS", False),
-            db_latency_ms=env.env_int("DEMO_DB_LATENCY_MS", 300, minimum=0, maximum=30_000),
-            failure_rate=env.env_float("DEMO_FAILURE_RATE", 0.5, minimum=0.0, maximum=1.0),
+            enabled=env_flag("DEMO_SCENARIOS", False),
+            db_latency_ms=env_int("DEMO_DB_LATENCY_MS", 300, minimum=0, maximum=30_000),
+            failure_rate=env_float("DEMO_FAILURE_RATE", 0.5, minimum=0.0, maximum=1.0),
         )
 
 

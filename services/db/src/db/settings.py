@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cello_telemetry import env
+from cello_settings import ConfigError, env_float, env_int, env_str, host, port
 
 from .scenarios import DemoSettings
 
@@ -37,24 +37,22 @@ class Settings:
     database_url: str
     pool_size: int
     database_timeout: float
-    otlp_endpoint: str
     demo: DemoSettings
 
     @classmethod
     def from_env(cls) -> Settings:
-        url = env.env_str("DATABASE_URL", "sqlite+aiosqlite:///./data/users.db")
+        url = env_str("DATABASE_URL", "sqlite+aiosqlite:///./data/users.db")
         if not url.startswith(DRIVERS):
             # Only the scheme: the rest of a URL may hold a password.
             scheme = url.split("://", 1)[0] if "://" in url else "a URL without a scheme"
-            raise env.ConfigError(
+            raise ConfigError(
                 f"DATABASE_URL must start with one of: {', '.join(DRIVERS)} (got {scheme})"
             )
         return cls(
-            host=env.host(),
-            port=env.port(8002),
+            host=host(),
+            port=port(8002),
             database_url=url,
-            pool_size=env.env_int("DATABASE_POOL_SIZE", 16, minimum=1, maximum=100),
-            database_timeout=env.env_float("DATABASE_TIMEOUT", 1.0, minimum=0.1, maximum=60),
-            otlp_endpoint=env.env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
+            pool_size=env_int("DATABASE_POOL_SIZE", 16, minimum=1, maximum=100),
+            database_timeout=env_float("DATABASE_TIMEOUT", 1.0, minimum=0.1, maximum=60),
             demo=DemoSettings.from_env(),
         )

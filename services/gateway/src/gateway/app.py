@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cello_runner import add_health
 from cello_telemetry import App, OpenTelemetryConfig
-from cello_telemetry.health import add_health
 
 from . import routes
 from .client import UsersClient
@@ -19,13 +19,8 @@ def create_app(settings: Settings) -> App:
     # recorded on every service's SERVER span.
     app.baggage_from_header(SESSION_HEADER, SESSION_BAGGAGE)
     app.record_baggage(*RECORDED_BAGGAGE)
-    app.enable_telemetry(
-        OpenTelemetryConfig(
-            service_name=SERVICE_NAME,
-            otlp_endpoint=settings.otlp_endpoint,
-            sampling_rate=1.0,
-        )
-    )
+    # Where spans go and which are kept is the OTEL_* variables' to say.
+    app.enable_telemetry(OpenTelemetryConfig(service_name=SERVICE_NAME))
     users = UsersClient(settings.users_url, settings.users_service, settings.users_timeout)
 
     @app.on_event("startup")

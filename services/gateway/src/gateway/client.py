@@ -12,7 +12,7 @@ class UsersClient:
 
     ``peer_service`` is users' ``service.name`` (``peer.service`` on the span). Bodies
     are passed on as received: users owns the rules and answers 422 itself. Errors
-    arrive as :class:`cello_telemetry.HTTPError`: users' own 4xx problem, or a 5xx
+    arrive as :class:`cello_problem.HTTPError`: users' own 4xx problem, or a 5xx
     when it is down, slow or failing (see ``TracedClient.call``).
     """
 

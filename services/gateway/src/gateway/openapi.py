@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cello_problem import MAX_BODY_BYTES, MAX_ID
 from cello_telemetry import App
-from cello_telemetry.payload import MAX_BODY_BYTES, MAX_ID
 
 # The limits the users service enforces on a new user, as the public API documents them.
 NAME_MAX = 100

@@ -6,8 +6,8 @@ from typing import Any
 
 from cello import Request, Response
 
+from cello_problem import path_id, query_int, read_json_object
 from cello_telemetry import App
-from cello_telemetry.payload import path_id, query_int, read_json_object
 
 from .client import UsersClient
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cello_telemetry import env
+from cello_settings import env_float, env_str, env_url, host, port
 
 SERVICE_NAME = "api-gateway"
 
@@ -32,15 +32,13 @@ class Settings:
     users_url: str
     users_service: str
     users_timeout: float
-    otlp_endpoint: str
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            host=env.host(),
-            port=env.port(8000),
-            users_url=env.env_url("USERS_SERVICE_URL", "http://127.0.0.1:8001"),
-            users_service=env.env_str("USERS_SERVICE_NAME", "user-service"),
-            users_timeout=env.env_float("USERS_TIMEOUT", 4.0, minimum=0.1, maximum=60),
-            otlp_endpoint=env.env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
+            host=host(),
+            port=port(8000),
+            users_url=env_url("USERS_SERVICE_URL", "http://127.0.0.1:8001"),
+            users_service=env_str("USERS_SERVICE_NAME", "user-service"),
+            users_timeout=env_float("USERS_TIMEOUT", 4.0, minimum=0.1, maximum=60),
         )

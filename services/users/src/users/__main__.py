@@ -1,8 +1,11 @@
 """``python -m users``: run the users service."""
 
-from cello_telemetry.serve import serve
+from cello_runner import exit_on_config_error, serve
 
 from .app import create_app
 from .settings import Settings
 
-serve(Settings.from_env, create_app)
+with exit_on_config_error():
+    settings = Settings.from_env()
+    app = create_app(settings)
+serve(app, host=settings.host, port=settings.port)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cello_runner import add_health
 from cello_telemetry import App, OpenTelemetryConfig
-from cello_telemetry.health import add_health
 
 from . import routes
 from .client import DbClient
@@ -15,13 +15,8 @@ def create_app(settings: Settings) -> App:
     app = App()
     app.enable_request_id()
     app.record_baggage(*RECORDED_BAGGAGE)
-    app.enable_telemetry(
-        OpenTelemetryConfig(
-            service_name=SERVICE_NAME,
-            otlp_endpoint=settings.otlp_endpoint,
-            sampling_rate=1.0,
-        )
-    )
+    # Where spans go and which are kept is the OTEL_* variables' to say.
+    app.enable_telemetry(OpenTelemetryConfig(service_name=SERVICE_NAME))
     db = DbClient(settings.db_url, settings.db_service, settings.db_timeout)
 
     @app.on_event("startup")

@@ -11,7 +11,7 @@ class DbClient:
     """db's ``/users`` API as methods; each call is a CLIENT span.
 
     ``peer_service`` is db's ``service.name`` (``peer.service`` on the span). Errors
-    arrive as :class:`cello_telemetry.HTTPError`: db's own 4xx problem (a 404, a 409
+    arrive as :class:`cello_problem.HTTPError`: db's own 4xx problem (a 404, a 409
     for a taken e-mail), or a 5xx when it is down, slow or failing (see
     ``TracedClient.call``).
     """

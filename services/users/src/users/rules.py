@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Any
 
-from cello_telemetry import HTTPError
+from cello_problem import HTTPError
 
 NAME_MAX = 100
 EMAIL_MAX = 254

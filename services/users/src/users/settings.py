@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cello_telemetry import env
+from cello_settings import env_float, env_str, env_url, host, port
 
 SERVICE_NAME = "user-service"
 
@@ -24,15 +24,13 @@ class Settings:
     db_url: str
     db_service: str
     db_timeout: float
-    otlp_endpoint: str
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            host=env.host(),
-            port=env.port(8001),
-            db_url=env.env_url("DB_SERVICE_URL", "http://127.0.0.1:8002"),
-            db_service=env.env_str("DB_SERVICE_NAME", "db-proxy"),
-            db_timeout=env.env_float("DB_TIMEOUT", 2.0, minimum=0.1, maximum=60),
-            otlp_endpoint=env.env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
+            host=host(),
+            port=port(8001),
+            db_url=env_url("DB_SERVICE_URL", "http://127.0.0.1:8002"),
+            db_service=env_str("DB_SERVICE_NAME", "db-proxy"),
+            db_timeout=env_float("DB_TIMEOUT", 2.0, minimum=0.1, maximum=60),
         )

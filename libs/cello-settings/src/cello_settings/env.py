@@ -1,9 +1,4 @@
-"""Typed settings from the environment: readers for a service's ``settings.py``.
-
-Each service declares its values with these readers, every one with a default. A
-bad value stops the service at start-up (see :mod:`cello_telemetry.serve`) with a
-message that names the variable, instead of failing on the first request.
-"""
+"""The readers: one variable each, with a default and a range or a form."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Reading request input strictly: JSON bodies, ids and paging values.
 
-Every function raises :class:`~cello_telemetry.errors.HTTPError` with a 4xx status
+Every function raises :class:`~cello_problem.HTTPError` with a 4xx status
 on bad input, so a handler can take the happy path and bad input never reaches the
 database.
 """

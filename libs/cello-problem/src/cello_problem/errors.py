@@ -1,8 +1,8 @@
 """One error type that carries an HTTP status, and its problem+json rendering.
 
-Code anywhere in a service raises :class:`HTTPError`; the server wrapper turns it
-into an ``application/problem+json`` response (RFC 9457) at the edge. Handlers never
-build error responses by hand, and never put exception text into a response.
+Code anywhere in a service raises :class:`HTTPError`; the edge turns it into an
+``application/problem+json`` response (RFC 9457) with :func:`problem_response`. Handlers
+never build error responses by hand, and never put exception text into a response.
 """
 
 from __future__ import annotations

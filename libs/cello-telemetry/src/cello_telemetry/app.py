@@ -1,0 +1,183 @@
+"""``App``: Cello's application class with telemetry and request ids made real.
+
+Cello 1.4.1 documents ``app.enable_telemetry(OpenTelemetryConfig(...))`` and
+``app.enable_request_id()``, but the first exports nothing, the second does not exist,
+and Cello has no Python middleware hook. So this subclass wraps every handler as it is
+registered (``route``, the verb decorators, ``head``, ``options`` and blueprints) in the
+service's edge: :mod:`.routing` builds the handler, :mod:`.exchange` runs each request
+in its SERVER span, :mod:`.responses` answers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Final, Self
+
+import cello
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from .config import OpenTelemetryConfig
+from .exchange import Edge
+from .routing import Handler, traced_handler
+from .telemetry import Telemetry
+
+#: The methods Cello can route; it would ignore any other silently.
+METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+Register = Callable[..., Callable[[Handler], Any]]
+
+
+class App(cello.App):  # type: ignore[misc]  # cello ships no type information
+    """A Cello ``App`` whose ``enable_telemetry`` and ``enable_request_id`` work.
+
+    Routes may be registered before or after the ``enable_*`` calls: the edge reads
+    the app's settings when a request arrives.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._edge = Edge()
+        self._handlers: dict[tuple[str, str], Handler] = {}
+
+    # -- the documented Cello API -------------------------------------------------
+
+    def enable_request_id(self) -> Self:
+        """Accept ``X-Request-ID`` (1-128 of ``[A-Za-z0-9._:-]``) or generate one.
+
+        The id is echoed on the response, recorded as ``request.id`` on the SERVER
+        span, written on every log line and forwarded on every outbound call.
+        """
+        self._edge.request_ids = True
+        return self
+
+    def enable_telemetry(
+        self, config: OpenTelemetryConfig | None = None, *, exporter: SpanExporter | None = None
+    ) -> Self:
+        """Trace every request and export spans over OTLP.
+
+        Configures no logging: a service installs :class:`cello_telemetry.JsonFormatter`
+        (or its own handlers) at start-up.
+
+        Args:
+            config: as in Cello's docs; the standard ``OTEL_*`` variables override it.
+            exporter: replaces the OTLP exporter (tests pass an in-memory one).
+        """
+        config = config or OpenTelemetryConfig(service_name="cello-service")
+        self._edge.telemetry = Telemetry(config, exporter)
+        self.on_event("shutdown")(self._shutdown_telemetry)
+        return self
+
+    def record_baggage(self, *keys: str) -> Self:
+        """Record these W3C ``baggage`` entries on every SERVER span as ``baggage.<key>``.
+
+        Only named keys are recorded: baggage comes from the caller and may hold anything.
+        """
+        self._edge.baggage.recorded = keys
+        return self
+
+    def baggage_from_header(self, header: str, key: str) -> Self:
+        """Add request header ``header`` to the request's W3C baggage as entry ``key``.
+
+        The entry is in place before the SERVER span starts, so it is recorded (with
+        :meth:`record_baggage`), visible to the handler and sent on every call the
+        request makes. Only a short token, 1-64 of ``[A-Za-z0-9._:-]``, is taken;
+        anything else, like an absent header, leaves the caller's baggage as it is.
+        """
+        self._edge.baggage.headers[header.lower()] = key
+        return self
+
+    @property
+    def telemetry(self) -> Telemetry | None:
+        """The telemetry runtime, once :meth:`enable_telemetry` has been called."""
+        return self._edge.telemetry
+
+    def on_event[F: Callable[..., Any]](self, event_type: str) -> Callable[[F], F]:
+        """Register a ``"startup"`` or ``"shutdown"`` hook (Cello's API, typed)."""
+        register: Callable[[F], F] = super().on_event(event_type)
+        return register
+
+    # -- route registration: every way Cello offers ---------------------------------
+    # guards= and body= are taken out of Cello's hands and applied inside the span
+    # (see .routing); tags, summary, description and blocking go to Cello as they are.
+
+    def get(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._route(super().get, path, ("GET",), options)
+
+    def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._route(super().post, path, ("POST",), options)
+
+    def put(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._route(super().put, path, ("PUT",), options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._route(super().patch, path, ("PATCH",), options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._route(super().delete, path, ("DELETE",), options)
+
+    def head(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._route(super().head, path, ("HEAD",), options)
+
+    def options(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._route(super().options, path, ("OPTIONS",), options)
+
+    def route(
+        self, path: str, methods: list[str] | None = None, **options: Any
+    ) -> Callable[[Handler], Handler]:
+        wanted = tuple(m.upper() for m in methods or ["GET"])
+        unknown = sorted(set(wanted) - METHODS)
+        if unknown:
+            raise ValueError(f"{path}: Cello routes no {', '.join(unknown)} requests")
+        return self._route(partial(super().route, methods=list(wanted)), path, wanted, options)
+
+    def register_blueprint(self, blueprint: cello.Blueprint) -> None:
+        """Register a blueprint's routes (nested ones included), each with its SERVER span.
+
+        A blueprint applies its routes' ``guards=`` and ``body=`` itself, inside the
+        handler it hands over, so they run inside the span too: a guard's refusal is its
+        401/403 problem; a refused body is Cello's own 400 answer.
+        """
+        for method, path, handler in blueprint.get_all_routes():
+            register = partial(super().route, methods=[method])
+            blocking = getattr(handler, "__cello_blocking__", None)
+            self._route(register, path, (method,), {"blocking": blocking})(handler)
+
+    def add_guard(self, guard: Any) -> None:
+        """Refused: Cello checks an app-wide guard before any handler, outside the span.
+
+        Its 403 would leave with no span, ``traceparent`` or ``X-Request-ID``. Pass the
+        guard to each route instead (``@app.get(path, guards=[guard])``).
+        """
+        raise ValueError(
+            "add_guard: Cello answers an app-wide guard's refusal outside any SERVER span; "
+            "pass it to each route as guards=[...] instead"
+        )
+
+    def handler_for(self, method: str, route: str) -> Handler:
+        """The handler for ``METHOD route`` as Cello calls it, the edge included.
+
+        Lets a test drive the whole edge (span, request id, problem+json) with a
+        hand-built ``cello.Request`` and no server.
+        """
+        return self._handlers[method, route]
+
+    def _route(
+        self, register: Register, path: str, methods: tuple[str, ...], options: dict[str, Any]
+    ) -> Callable[[Handler], Handler]:
+        guards = options.pop("guards", None)
+        body = options.pop("body", None)
+        cello_register = register(path, **options)
+
+        def decorator(handler: Handler) -> Handler:
+            wrapped = traced_handler(self._edge, path, handler, guards=guards, body=body)
+            for method in methods:
+                self._handlers[method, path] = wrapped
+            cello_register(wrapped)
+            return handler
+
+        return decorator
+
+    async def _shutdown_telemetry(self) -> None:
+        if self._edge.telemetry is not None:
+            self._edge.telemetry.shutdown()
