@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the whole tracing demo: Zipkin, Jaeger v2, the OpenTelemetry Collector and the
-# three services (gateway :8000 -> users :8001 -> db :8002).
+# Run the whole demo: the three services (gateway :8000 -> users :8001 -> db :8002), the
+# OpenTelemetry Collector, and a store with a web UI for each signal: Jaeger v2 and
+# Zipkin (traces), VictoriaMetrics (metrics), VictoriaLogs (logs).
 #
 # Usage: deploy/stack.sh up [--infra-only]   start (and wait until every part is healthy)
 #        deploy/stack.sh down                stop everything this checkout started
@@ -12,6 +13,7 @@
 #   compose: docker compose -f deploy/docker-compose.yml --env-file deploy/.env ...
 #   native:  the tools from deploy/native/build.sh plus .venv (made with `make setup`),
 #            each in the background with its log and pid file in .run/ (all on 127.0.0.1).
+#            The metrics and logs stores keep their data in .run/ until `down`.
 # SERVICES=0 is the same as --infra-only: no Python services, only the tracing backends.
 # DB=sqlite|postgres: where db keeps its users (default sqlite). postgres runs a PostgreSQL
 #   container (compose profile `postgres`), or natively a throwaway cluster on 127.0.0.1:15432
@@ -25,19 +27,35 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 deploy=$repo/deploy
 run=$repo/.run
 build=$deploy/native/build.sh
+envfile=$deploy/.env
 compose_args=(-f "$deploy/docker-compose.yml" --env-file "$deploy/.env")
 sampling=${SAMPLING:-head}
 
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
+envval() { # KEY -> its value in deploy/.env (the ports and versions both paths share)
+    local v
+    v=$(sed -n "s/^$1=//p" "$envfile" | tail -n 1)
+    [ -n "$v" ] || die "$1 is not set in $envfile"
+    printf '%s' "$v"
+}
+
 # --- native components ---------------------------------------------------------
 DB=${DB:-sqlite}
 case $DB in sqlite | postgres) ;; *) die "DB must be 'sqlite' or 'postgres' (got '$DB')" ;; esac
 # Not 5432, so a PostgreSQL server of the machine's own can keep running beside the demo.
 PG_PORT=15432
+VM_PORT=$(envval VICTORIAMETRICS_PORT)
+VL_PORT=$(envval VICTORIALOGS_PORT)
+# Zipkin's Logs button on a trace page: VictoriaLogs' UI with the LogsQL query
+# trace_id:<id> (the field VictoriaLogs' OTLP ingestion gives a record's trace id).
+# deploy/jaeger-ui.json gives Jaeger's UI the same link.
+LOGS_URL="http://127.0.0.1:$VL_PORT/select/vmui/#/?query=trace_id:{traceId}&g0.relative_time=last_24_hours&displayFields=service.name,_msg,trace_id,span_id"
 # name | ports it listens on (all 127.0.0.1) | health URL
 COMPONENTS=(
+    "victoriametrics|$VM_PORT|http://127.0.0.1:$VM_PORT/health"
+    "victorialogs|$VL_PORT|http://127.0.0.1:$VL_PORT/health"
     "zipkin|9411|http://127.0.0.1:9411/health"
     "jaeger|14317 14318 16686 16685 14132 14133 14888|http://127.0.0.1:14133/status"
     "otelcol|4317 4318 13133 8888 8889|http://127.0.0.1:13133/"
@@ -46,7 +64,8 @@ COMPONENTS=(
     "users|8001|http://127.0.0.1:8001/health"
     "gateway|8000|http://127.0.0.1:8000/health"
 )
-INFRA=(zipkin jaeger otelcol)
+INFRA=(victoriametrics victorialogs zipkin jaeger otelcol)
+STORES=(victoriametrics victorialogs zipkin jaeger)
 declare -A STARTED_AT=()
 SERVICES_LIST=(db users gateway)
 
@@ -139,11 +158,12 @@ stop_components() { # name...: stop those of ours that run, all at once
 native_down() {
     local pid left i p ports=""
     for c in "${COMPONENTS[@]}"; do ports+=" $(field "${c%%|*}" 1)"; done
-    # Services first, so their last spans can still reach the collector; then db's
-    # database (if any), then the backends.
+    # Services first, so their last telemetry can still reach the collector; then db's
+    # database (if any), the collector (it flushes its queues to the stores), the stores.
     stop_components "${SERVICES_LIST[@]}"
     stop_components postgres
-    stop_components "${INFRA[@]}"
+    stop_components otelcol
+    stop_components "${STORES[@]}"
     # Anything else we started (children, or a component whose pid file was lost).
     left=$(our_pids)
     if [ -n "$left" ]; then
@@ -166,12 +186,13 @@ native_down() {
         die "ports still listening after stop:$left (not ours: stop them yourself)"
     fi
     rm -f "$run/sampling"
+    rm -rf "$run/victoriametrics-data" "$run/victorialogs-data"
     say "native stack stopped; no process of ours and none of its ports left"
 }
 
 need_native() { # says what is missing to run the native stack; empty when all is there
     local t
-    for t in otelcol jaeger zipkin; do
+    for t in otelcol jaeger zipkin victorialogs victoriametrics; do
         "$build" cached "$t" >/dev/null 2>&1 || "$build" check "$t" 2>&1 | sed 's/^missing: *//; s/^ *//'
     done
     # Zipkin always needs Java at run time, also when its jar is cached.
@@ -271,19 +292,36 @@ native_up() {
         exit 1
     fi
 
-    local otelcol jaeger zipkin
+    local otelcol jaeger zipkin vm vl
     say "building the native tools if needed (cached in ${CELLO_TRACING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cello-tracing})"
     otelcol=$("$build" path otelcol)
     jaeger=$("$build" path jaeger)
     zipkin=$("$build" path zipkin)
+    vm=$("$build" path victoriametrics)
+    vl=$("$build" path victorialogs)
 
     # Zipkin's JVM takes longest to start: its wait comes last, the rest overlaps with it.
-    start zipkin STORAGE_TYPE=mem -- java -Xms64m -Xmx384m -XX:+ExitOnOutOfMemoryError -jar "$zipkin" \
+    start zipkin STORAGE_TYPE=mem ZIPKIN_UI_LOGS_URL="$LOGS_URL" -- \
+        java -Xms64m -Xmx384m -XX:+ExitOnOutOfMemoryError -jar "$zipkin" \
         '--armeria.ports[0].ip=127.0.0.1' '--armeria.ports[0].port=9411' '--armeria.ports[0].protocols[0]=http'
-    start jaeger -- "$jaeger" --config="$deploy/native/jaeger.yaml"
+    # The same flags as the compose services. usePrometheusNaming: Prometheus names
+    # (http_server_request_duration_seconds_bucket{service_name=...}), which Jaeger's
+    # Monitor queries and PromQL users expect. latencyOffset: show samples after 1 s,
+    # not after the default 30 s.
+    start victoriametrics -- "$vm" -httpListenAddr="127.0.0.1:$VM_PORT" \
+        -storageDataPath="$run/victoriametrics-data" -retentionPeriod=1d \
+        -opentelemetry.usePrometheusNaming -search.latencyOffset=1s
+    start victorialogs -- "$vl" -httpListenAddr="127.0.0.1:$VL_PORT" \
+        -storageDataPath="$run/victorialogs-data" -retentionPeriod=1d
+    start jaeger JAEGER_UI_CONFIG="$deploy/jaeger-ui.json" METRICS_QUERY_URL="http://127.0.0.1:$VM_PORT" -- \
+        "$jaeger" --config="$deploy/native/jaeger.yaml"
+    wait_healthy victoriametrics
+    wait_healthy victorialogs
     wait_healthy jaeger
     start otelcol OTELCOL_LISTEN_HOST=127.0.0.1 JAEGER_OTLP_ENDPOINT=127.0.0.1:14317 \
-        ZIPKIN_ENDPOINT=http://127.0.0.1:9411/api/v2/spans -- "$otelcol" \
+        ZIPKIN_ENDPOINT=http://127.0.0.1:9411/api/v2/spans \
+        VICTORIAMETRICS_OTLP_ENDPOINT="http://127.0.0.1:$VM_PORT/opentelemetry/v1/metrics" \
+        VICTORIALOGS_OTLP_ENDPOINT="http://127.0.0.1:$VL_PORT/insert/opentelemetry/v1/logs" -- "$otelcol" \
         --config="$deploy/otel-collector.yaml" --config="$deploy/sampling/$sampling.yaml"
     echo "$sampling" >"$run/sampling"
     wait_healthy otelcol
@@ -318,21 +356,23 @@ native_up() {
 print_urls() {
     [ "$1" = 1 ] || echo "    gateway         http://127.0.0.1:8000"
     echo "    Jaeger UI/API   http://127.0.0.1:16686   (natively the UI page is a placeholder; the API works: /api/traces/{id})"
-    echo "    Zipkin UI/API   http://127.0.0.1:9411"
+    echo "    Zipkin UI/API   http://127.0.0.1:9411   (a trace's Logs button opens its logs)"
+    echo "    Logs UI         http://127.0.0.1:$VL_PORT/select/vmui/   (VictoriaLogs; LogsQL, e.g. trace_id:<id>)"
+    echo "    Metrics UI      http://127.0.0.1:$VM_PORT/vmui/   (VictoriaMetrics; PromQL)"
     echo "    OTLP in         grpc 127.0.0.1:4317, http 127.0.0.1:4318"
-    echo "    RED metrics     http://127.0.0.1:8889/metrics   (no Prometheus server natively; SAMPLING=$sampling)"
+    echo "    RED metrics     http://127.0.0.1:8889/metrics   (SAMPLING=$sampling)"
 }
 
 native_status() {
     local c name ports url pid state health
     [ -f "$run/sampling" ] && say "sampling: $(cat "$run/sampling")"
-    printf '%-8s %-8s %-9s %-8s %s\n' COMPONENT PID STATE HEALTH PORTS
+    printf '%-15s %-8s %-9s %-8s %s\n' COMPONENT PID STATE HEALTH PORTS
     for c in "${COMPONENTS[@]}"; do
         IFS='|' read -r name ports url <<<"$c"
         if pid=$(pid_of "$name"); then state=running; else pid=-; state=stopped; fi
         if healthy "$url"; then health=ok; else health=-; fi
         [ "$state" = stopped ] && [ "$health" = ok ] && state=foreign
-        printf '%-8s %-8s %-9s %-8s %s\n' "$name" "$pid" "$state" "$health" "$ports"
+        printf '%-15s %-8s %-9s %-8s %s\n' "$name" "$pid" "$state" "$health" "$ports"
     done
 }
 
@@ -341,10 +381,10 @@ native_logs() {
     for n in "$@"; do
         case $n in -f | --follow) follow=1 ;; *) names+=("$n") ;; esac
     done
-    [ ${#names[@]} -gt 0 ] || names=(zipkin jaeger otelcol postgres db users gateway)
+    [ ${#names[@]} -gt 0 ] || names=("${INFRA[@]}" postgres "${SERVICES_LIST[@]}")
     local files=()
     for n in "${names[@]}"; do
-        [ -n "$(field "$n" 1)" ] || die "unknown component '$n' (zipkin jaeger otelcol postgres db users gateway)"
+        [ -n "$(field "$n" 1)" ] || die "unknown component '$n' (${INFRA[*]} postgres ${SERVICES_LIST[*]})"
         [ -f "$run/$n.log" ] && files+=("$run/$n.log")
     done
     [ ${#files[@]} -gt 0 ] || die "no logs in .run/ yet (start with: deploy/stack.sh up)"
@@ -366,15 +406,16 @@ compose_up() {
         export DATABASE_URL=postgresql+asyncpg://cello:${POSTGRES_PASSWORD:-cello}@postgres:5432/users
     fi
     if [ "$1" = 1 ]; then
-        compose up -d --build --wait zipkin jaeger otel-collector
+        compose up -d --build --wait victoriametrics victorialogs zipkin jaeger otel-collector
     else
         compose up -d --build --wait
     fi
     say "compose stack is up, SAMPLING=$sampling (stop with: deploy/stack.sh down)"
     [ "$1" = 1 ] || echo "    gateway         http://127.0.0.1:8000"
-    echo "    Jaeger UI/API   http://127.0.0.1:16686   (Monitor tab: RED metrics from Prometheus)"
-    echo "    Zipkin UI/API   http://127.0.0.1:9411"
-    echo "    Prometheus      http://127.0.0.1:9090"
+    echo "    Jaeger UI/API   http://127.0.0.1:16686   (Monitor tab: RED metrics from VictoriaMetrics)"
+    echo "    Zipkin UI/API   http://127.0.0.1:9411   (a trace's Logs button opens its logs)"
+    echo "    Logs UI         http://127.0.0.1:$VL_PORT/select/vmui/   (VictoriaLogs)"
+    echo "    Metrics UI      http://127.0.0.1:$VM_PORT/vmui/   (VictoriaMetrics)"
     echo "    RED metrics     http://127.0.0.1:8889/metrics"
 }
 compose_logs() {
@@ -428,7 +469,7 @@ main() {
             m=$(mode)
             if [ "$m" = compose ]; then compose_logs "$@"; else native_logs "$@"; fi ;;
         build)
-            "$build" otelcol jaeger zipkin ;;
+            "$build" otelcol jaeger zipkin victorialogs victoriametrics ;;
         -h | --help | help | "")
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
         *) die "unknown command '$cmd' (up, down, status, logs, build)" ;;

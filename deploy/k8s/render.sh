@@ -2,14 +2,11 @@
 # Render an overlay of the demo's Kubernetes manifests to stdout.
 #
 # Usage: deploy/k8s/render.sh dev|scale
-#   deploy/k8s/render.sh dev | kubectl apply -f -
 #
-# Builds with --load-restrictor LoadRestrictionsNone because base/kustomization.yaml
-# reads deploy/otel-collector.yaml, outside its own directory (why: see that file).
-# kustomize comes from $KUSTOMIZE, else from deploy/native/build.sh (built once from
-# the Go module at KUSTOMIZE_VERSION in deploy/.env). `kubectl kustomize
-# --load-restrictor LoadRestrictionsNone deploy/k8s/overlays/dev` renders the same
-# with kubectl's own kustomize.
+# The same as `kubectl kustomize deploy/k8s/overlays/dev` (and `kubectl apply -k
+# deploy/k8s/overlays/dev` applies it), with the kustomize that the tests use: from
+# $KUSTOMIZE, else from deploy/native/build.sh (built once from the Go module at
+# KUSTOMIZE_VERSION in deploy/.env).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,4 +16,4 @@ if [ $# -ne 1 ] || [ ! -f "$here/overlays/$overlay/kustomization.yaml" ]; then
     exit 2
 fi
 kustomize=${KUSTOMIZE:-$("$here/../native/build.sh" path kustomize)}
-exec "$kustomize" build --load-restrictor LoadRestrictionsNone "$here/overlays/$overlay"
+exec "$kustomize" build "$here/overlays/$overlay"

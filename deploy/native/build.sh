@@ -8,22 +8,30 @@
 #                                                    -> bin/jaeger-<ver>-<go.sum hash>
 #   zipkin        io.zipkin:zipkin-server:<ver>:exec from Maven Central (run with Java 17+)
 #                                                    -> zipkin/zipkin-server-<ver>-exec.jar
+#   victorialogs  VictoriaLogs (logs store, web UI embedded), `go install`ed from
+#                 github.com/VictoriaMetrics/VictoriaLogs at VICTORIALOGS_VERSION
+#                                                    -> bin/victoria-logs-<ver>
+#   victoriametrics  VictoriaMetrics single-node (metrics store, web UI embedded),
+#                 `go install`ed from github.com/VictoriaMetrics/VictoriaMetrics at
+#                 VICTORIAMETRICS_VERSION            -> bin/victoria-metrics-<ver>
 #   composecheck  Compose file loader/validator (compose-go), for tests/deploy
 #                                                    -> bin/composecheck-<source hash>
 #   kustomize     kustomize, `go install`ed from sigs.k8s.io/kustomize/kustomize/v5 at
 #                 KUSTOMIZE_VERSION (its own go.sum pins the rest), renders deploy/k8s
 #                 for tests/deploy                   -> bin/kustomize-<ver>
 #
-# Usage: build.sh [all|otelcol|jaeger|zipkin|composecheck|kustomize]...   build what is missing
+# Usage: build.sh [all|otelcol|jaeger|zipkin|victorialogs|victoriametrics|composecheck|kustomize]...
+#                                                                build what is missing
 #        build.sh path NAME                                       build if missing, print path
 #        build.sh check [NAME...]                                 say which prerequisites are missing
 #        build.sh cached NAME                                     print the path if already built
 # Versions come from deploy/.env (the same ones the compose file uses).
 # A cached artefact is reused while its inputs (versions, manifest, go.sum) are unchanged;
 # delete it (or the whole cache) to force a rebuild.
-# Cold, on 2 cores, measured: otelcol ~5 min, jaeger ~11 min, zipkin ~0.5 min, composecheck
-# ~0.5 min, kustomize ~1.5 min (~18 min in all, downloads included); cached: well under
-# a second.
+# Cold, on 2 cores, measured: otelcol ~5 min, jaeger ~11 min, zipkin ~0.5 min, victorialogs
+# and victoriametrics ~1 min of CPU each (2.5-3 min with the other core busy), composecheck
+# ~0.5 min, kustomize ~1.5 min (~23 min in all, downloads included); cached: well under a
+# second.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,6 +51,8 @@ JAEGER_VERSION=$(envval JAEGER_VERSION)
 JAEGER_GO_MODULE_VERSION=$(envval JAEGER_GO_MODULE_VERSION)
 ZIPKIN_VERSION=$(envval ZIPKIN_VERSION)
 KUSTOMIZE_VERSION=$(envval KUSTOMIZE_VERSION)
+VICTORIALOGS_VERSION=$(envval VICTORIALOGS_VERSION)
+VICTORIAMETRICS_VERSION=$(envval VICTORIAMETRICS_VERSION)
 MAVEN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 CACHE=${CELLO_TRACING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cello-tracing}
@@ -57,7 +67,9 @@ path_of() {
         composecheck)
             echo "$CACHE/bin/composecheck-$(hash_of "$here/composecheck/go.mod" "$here/composecheck/go.sum" "$here/composecheck/main.go")" ;;
         kustomize) echo "$CACHE/bin/kustomize-$KUSTOMIZE_VERSION" ;;
-        *) die "unknown tool '$1' (otelcol, jaeger, zipkin, composecheck, kustomize)" ;;
+        victorialogs) echo "$CACHE/bin/victoria-logs-$VICTORIALOGS_VERSION" ;;
+        victoriametrics) echo "$CACHE/bin/victoria-metrics-$VICTORIAMETRICS_VERSION" ;;
+        *) die "unknown tool '$1' (otelcol, jaeger, zipkin, victorialogs, victoriametrics, composecheck, kustomize)" ;;
     esac
 }
 
@@ -83,9 +95,9 @@ missing_for() { # prints what is missing to build $1, nothing if all is there
     case $1 in
         otelcol | jaeger | composecheck)
             find_go || echo "Go >= 1.24 ('go' on PATH or /usr/local/go/bin/go) to build $1" ;;
-        kustomize) # its go.mod asks for a newer Go than the other tools
+        kustomize | victorialogs | victoriametrics) # their go.mod asks for a newer Go than the others
             if ! find_go || [ "$("$GO" env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')" -lt 26 ]; then
-                echo "Go >= 1.26 ('go' on PATH or /usr/local/go/bin/go) to build kustomize $KUSTOMIZE_VERSION"
+                echo "Go >= 1.26 ('go' on PATH or /usr/local/go/bin/go) to build $1"
             fi ;;
         zipkin)
             local major
@@ -176,6 +188,27 @@ build_kustomize() {
     rm -rf "$CACHE/tmp/kustomize"
 }
 
+# VictoriaLogs and VictoriaMetrics: `go install module/app/NAME@version` builds with the
+# module's own go.mod and go.sum (neither has a replace directive), with the web UI that
+# the module embeds. CGO_ENABLED=0 is upstream's "pure" build: no C compiler needed.
+go_install_victoria() { # out, module, app, version
+    local out=$1 module=$2 app=$3 version=$4 tmp=$CACHE/tmp/$3
+    log "$app: compiling $module $version (1-3 min cold)"
+    rm -rf "$tmp"
+    CGO_ENABLED=0 GOBIN="$tmp" "$GO" install -trimpath \
+        -ldflags "-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=$app-$version" \
+        "$module/app/$app@$version"
+    "$tmp/$app" -version >/dev/null || die "$app: the built binary does not run"
+    mv "$tmp/$app" "$out"
+    rm -rf "$tmp"
+}
+build_victorialogs() {
+    go_install_victoria "$1" github.com/VictoriaMetrics/VictoriaLogs victoria-logs "$VICTORIALOGS_VERSION"
+}
+build_victoriametrics() {
+    go_install_victoria "$1" github.com/VictoriaMetrics/VictoriaMetrics victoria-metrics "$VICTORIAMETRICS_VERSION"
+}
+
 ensure() {
     local name=$1 out
     out=$(path_of "$name")
@@ -183,7 +216,7 @@ ensure() {
         return 0
     fi
     require "$name"
-    case $name in otelcol | jaeger | composecheck | kustomize) find_go ;; esac
+    case $name in otelcol | jaeger | composecheck | kustomize | victoria*) find_go ;; esac
     mkdir -p "$CACHE/bin" "$CACHE/tmp"
     # One build at a time per cache (a test run and `stack.sh up` may race).
     exec 9>"$CACHE/.build.lock"
@@ -206,14 +239,14 @@ main() {
         check)
             shift
             local missing="" t
-            for t in ${*:-otelcol jaeger zipkin}; do missing+=$(missing_for "$t")$'\n'; done
+            for t in ${*:-otelcol jaeger zipkin victorialogs victoriametrics}; do missing+=$(missing_for "$t")$'\n'; done
             missing=$(printf '%s' "$missing" | sed '/^$/d' | sort -u)
             if [ -n "$missing" ]; then printf '%s\n' "$missing" | sed 's/^/missing: /' >&2; return 1; fi ;;
         cached)
             [ $# -eq 2 ] || die "usage: build.sh cached NAME"
             [ -e "$(path_of "$2")" ] && path_of "$2" ;;
         all)
-            for t in otelcol jaeger zipkin composecheck kustomize; do ensure "$t"; done
+            for t in otelcol jaeger zipkin victorialogs victoriametrics composecheck kustomize; do ensure "$t"; done
             log "all tools are in $CACHE" ;;
         -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
         *)

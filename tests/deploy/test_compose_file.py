@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from deploytools import DEPLOY, REPO, dotenv
 
 pytestmark = pytest.mark.integration
@@ -58,7 +59,7 @@ def test_the_loader_rejects_invalid_files(tool: Callable[[str], Path], tmp_path:
 def test_expected_services(services: dict[str, dict[str, Any]]) -> None:
     expected = {
         *("gateway", "users", "db", "otel-collector", "jaeger", "zipkin", "hc-tools"),
-        "prometheus",
+        *("victoriametrics", "victorialogs"),
     }
     assert set(services) == expected
 
@@ -75,9 +76,12 @@ def test_only_gateway_the_uis_and_the_red_metrics_are_published_on_loopback(
         ("gateway", 8000, 8000, "127.0.0.1"),
         ("jaeger", 16686, 16686, "127.0.0.1"),
         ("zipkin", 9411, 9411, "127.0.0.1"),
-        ("prometheus", 9090, 9090, "127.0.0.1"),
+        ("victoriametrics", 8428, 8428, "127.0.0.1"),
+        ("victorialogs", 9428, 9428, "127.0.0.1"),
         ("otel-collector", 8889, 8889, "127.0.0.1"),
     }
+    env = dotenv()  # the native stack binds the same ports (deploy/stack.sh reads them)
+    assert (env["VICTORIAMETRICS_PORT"], env["VICTORIALOGS_PORT"]) == ("8428", "9428")
 
 
 def test_every_container_has_a_healthcheck_a_memory_limit_and_the_shared_logging(
@@ -94,11 +98,12 @@ def test_every_container_has_a_healthcheck_a_memory_limit_and_the_shared_logging
 
 def test_start_order_waits_for_health(services: dict[str, dict[str, Any]]) -> None:
     expected = {
-        "otel-collector": {"jaeger", "zipkin", "hc-tools"},
+        "otel-collector": {"jaeger", "zipkin", "victoriametrics", "victorialogs", "hc-tools"},
+        "jaeger": {"victoriametrics"},
+        "victorialogs": {"hc-tools"},
         "db": {"otel-collector", "postgres"},
         "users": {"db", "otel-collector"},
         "gateway": {"users", "otel-collector"},
-        "prometheus": {"otel-collector"},
     }
     for name, deps in expected.items():
         depends_on = services[name]["depends_on"]
@@ -149,7 +154,15 @@ def test_images_are_pinned_to_the_versions_in_deploy_env(
     assert services["jaeger"]["image"] == f"jaegertracing/jaeger:{env['JAEGER_VERSION']}"
     assert env["JAEGER_VERSION"].startswith("2.")
     assert services["zipkin"]["image"] == f"openzipkin/zipkin:{env['ZIPKIN_VERSION']}"
-    assert services["prometheus"]["image"] == f"prom/prometheus:{env['PROMETHEUS_VERSION']}"
+    # The tags are the Go module versions deploy/native/build.sh builds (v-prefixed).
+    assert services["victoriametrics"]["image"] == (
+        f"victoriametrics/victoria-metrics:{env['VICTORIAMETRICS_VERSION']}"
+    )
+    assert services["victorialogs"]["image"] == (
+        f"victoriametrics/victoria-logs:{env['VICTORIALOGS_VERSION']}"
+    )
+    assert (env["VICTORIAMETRICS_VERSION"], env["VICTORIALOGS_VERSION"]) == ("v1.151.0", "v1.52.2")
+    assert (env["JAEGER_VERSION"], env["JAEGER_GO_MODULE_VERSION"]) == ("2.12.0", "v1.75.0")
 
 
 def test_python_services_are_built_from_the_one_dockerfile(
@@ -199,17 +212,39 @@ def test_sampling_picks_the_collector_overlay(tool: Callable[[str], Path], sampl
     assert (DEPLOY / "sampling" / f"{sampling}.yaml").is_file()
 
 
-def test_jaeger_reads_red_metrics_from_the_prometheus_that_scrapes_the_collector(
-    services: dict[str, dict[str, Any]],
-) -> None:
+def test_jaeger_reads_red_metrics_from_victoriametrics(services: dict[str, dict[str, Any]]) -> None:
     mounts = {v["target"]: v for v in services["jaeger"]["volumes"]}
     assert Path(mounts["/etc/jaeger/config.yaml"]["source"]) == DEPLOY / "jaeger.yaml"
+    assert Path(mounts["/etc/jaeger/ui.json"]["source"]) == DEPLOY / "jaeger-ui.json"
     assert services["jaeger"]["command"] == ["--config=/etc/jaeger/config.yaml"]
-    jaeger = (DEPLOY / "jaeger.yaml").read_text()
-    assert "${env:PROMETHEUS_URL:-http://prometheus:9090}" in jaeger
-    assert re.search(r"^\s+metrics: prometheus$", jaeger, re.MULTILINE)
-    mounts = {v["target"]: v for v in services["prometheus"]["volumes"]}
-    assert Path(mounts["/etc/prometheus/prometheus.yml"]["source"]) == DEPLOY / "prometheus.yml"
-    scrape = (DEPLOY / "prometheus.yml").read_text()
-    assert 'targets: ["otel-collector:8889"]' in scrape
-    assert "${env:OTELCOL_SPANMETRICS_PORT:-8889}" in (DEPLOY / "otel-collector.yaml").read_text()
+    jaeger = yaml.safe_load((DEPLOY / "jaeger.yaml").read_text())
+    query = jaeger["extensions"]["jaeger_query"]
+    assert query["ui"]["config_file"] == "/etc/jaeger/ui.json"
+    backend = jaeger["extensions"]["jaeger_storage"]["metric_backends"][query["storage"]["metrics"]]
+    assert backend["prometheus"]["endpoint"].endswith(":-http://victoriametrics:8428}")
+
+
+@pytest.mark.parametrize("store", ["victoriametrics", "victorialogs"])
+def test_the_stores_run_with_the_native_stacks_flags(
+    services: dict[str, dict[str, Any]], store: str
+) -> None:
+    """The flags deploy/stack.sh passes, but for the data path inside the container."""
+    native = _native_flags(store)
+    command = services[store]["command"]
+    (data,) = [f for f in command if f.startswith("-storageDataPath=")]
+    assert data.removeprefix("-storageDataPath=") in {
+        v["target"] for v in services[store]["volumes"]
+    }
+    assert sorted(set(command) - {data}) == sorted(native)
+    if store == "victoriametrics":
+        # Prometheus names (what Jaeger's Monitor queries), samples visible after 1 s.
+        assert {"-opentelemetry.usePrometheusNaming", "-search.latencyOffset=1s"} <= set(native)
+
+
+def _native_flags(store: str) -> list[str]:
+    """The flags of `start <store> -- "$bin" ...` in deploy/stack.sh, less the ones that
+    differ by nature natively (listen address, data path)."""
+    text = (DEPLOY / "stack.sh").read_text().replace("\\\n", " ")
+    (line,) = re.findall(rf"^\s*start {store} -- (.*)$", text, re.MULTILINE)
+    flags = [w.strip('"') for w in line.split()[1:]]
+    return [f for f in flags if not f.startswith(("-httpListenAddr=", "-storageDataPath="))]

@@ -170,6 +170,8 @@ def test_image_tags_are_those_of_deploy_env(objects: list[Obj]) -> None:
         "otel/opentelemetry-collector-contrib": env["OTELCOL_VERSION"],
         "jaegertracing/jaeger": env["JAEGER_VERSION"],
         "openzipkin/zipkin": env["ZIPKIN_VERSION"],
+        "victoriametrics/victoria-metrics": env["VICTORIAMETRICS_VERSION"],
+        "victoriametrics/victoria-logs": env["VICTORIALOGS_VERSION"],
         "postgres": env["POSTGRES_VERSION"],
     }
     for workload, _, c in containers(objects):
@@ -197,6 +199,42 @@ def _mounted_config(objects: list[Obj], workload: Obj) -> str:
     return text
 
 
+@pytest.mark.parametrize(
+    ("copy", "original"),
+    [("otel-collector-config.yaml", "otel-collector.yaml"),
+     ("jaeger-config.yaml", "jaeger.yaml"),
+     ("jaeger-ui.json", "jaeger-ui.json")],
+)  # fmt: skip
+def test_the_base_holds_byte_identical_copies_of_the_deploy_configs(
+    copy: str, original: str
+) -> None:
+    """kustomize loads no file from outside the kustomization's tree unless told to by a
+    flag, which `kubectl apply -k` does not take: hence copies. Edit deploy/<original>,
+    then copy it over deploy/k8s/base/<copy>."""
+    assert (K8S / "base" / copy).read_bytes() == (DEPLOY / original).read_bytes(), (
+        f"deploy/k8s/base/{copy} differs from deploy/{original}: cp deploy/{original} "
+        f"deploy/k8s/base/{copy}"
+    )
+
+
+def test_render_needs_no_load_restrictor_flag() -> None:
+    """`kubectl apply -k deploy/k8s/overlays/dev` as it is: render.sh (which every test
+    here renders with) passes kustomize no flag, and no kustomization reaches outside
+    deploy/k8s."""
+    assert "load-restrictor" not in (K8S / "render.sh").read_text()
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        loaded = yaml.safe_load(kustomization.read_text())
+        generators = loaded.get("configMapGenerator", []) + loaded.get("secretGenerator", [])
+        files = [
+            f.partition("=")[2] or f
+            for generator in generators
+            for f in generator.get("files", []) + generator.get("envs", [])
+        ]
+        for path in loaded.get("resources", []) + files:
+            resolved = (kustomization.parent / path).resolve()
+            assert resolved.is_relative_to(K8S), f"{kustomization}: {path} is outside deploy/k8s"
+
+
 def test_the_collector_runs_the_file_the_native_stack_validates(objects: list[Obj]) -> None:
     """Byte for byte deploy/otel-collector.yaml, which test_collector_config.py checks
     with `otelcol validate` under its own defaults: the case here, since the
@@ -204,7 +242,32 @@ def test_the_collector_runs_the_file_the_native_stack_validates(objects: list[Ob
     gateway = find(objects, "Deployment", "otel-collector")
     assert _mounted_config(objects, gateway) == (DEPLOY / "otel-collector.yaml").read_text()
     (c,) = gateway["spec"]["template"]["spec"]["containers"]
-    assert not [v for v in env_of(c) if v.startswith(("OTELCOL_", "JAEGER_", "ZIPKIN_"))]
+    assert not [
+        v for v in env_of(c) if v.startswith(("OTELCOL_", "JAEGER_", "ZIPKIN_", "VICTORIA"))
+    ]
+
+
+def test_jaeger_runs_the_compose_config_with_its_ui_config(objects: list[Obj]) -> None:
+    """deploy/jaeger.yaml (validated by test_collector_config.py) and its UI config, at
+    the paths the config names; its metrics backend is the victoriametrics Service."""
+    jaeger = find(objects, "Deployment", "jaeger")
+    assert _mounted_config(objects, jaeger) == (DEPLOY / "jaeger.yaml").read_text()
+    pod = jaeger["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
+    configmap = find(objects, "ConfigMap", volume["configMap"]["name"])
+    assert configmap["data"]["ui.json"] == (DEPLOY / "jaeger-ui.json").read_text()
+    config = yaml.safe_load(configmap["data"]["config.yaml"])
+    assert config["extensions"]["jaeger_query"]["ui"]["config_file"] == "/etc/jaeger/ui.json"
+    assert find(objects, "Service", "victoriametrics")["spec"]["ports"][0]["port"] == 8428
+
+
+@pytest.mark.parametrize("store", ["victoriametrics", "victorialogs"])
+def test_the_stores_run_with_the_compose_flags(objects: list[Obj], store: str) -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"][store]
+    (c,) = find(objects, "Deployment", store)["spec"]["template"]["spec"]["containers"]
+    assert c["args"] == compose["command"]
+    (data,) = [a.removeprefix("-storageDataPath=") for a in c["args"] if "storageDataPath" in a]
+    assert [m["mountPath"] for m in c["volumeMounts"]] == [data]
 
 
 def test_the_agent_config_passes_the_collectors_own_validation(
@@ -320,6 +383,8 @@ def test_network_policies_open_only_the_gateway_to_the_outside(objects: list[Obj
         "otel-collector": {"otel-agent"},
         "jaeger": {"otel-collector"},
         "zipkin": {"otel-collector"},
+        "victoriametrics": {"otel-collector", "jaeger"},
+        "victorialogs": {"otel-collector"},
     }
     if any(o["kind"] == "StatefulSet" and o["metadata"]["name"] == "postgres" for o in objects):
         expected["postgres"] = {"db"}
@@ -354,7 +419,9 @@ def test_scale_runs_replicas_with_db_on_postgres(kustomize: Path) -> None:
     replicas = _replicas(objects)
     for name in ("gateway", "users", "db", "otel-collector"):
         assert replicas[name] > 1, name
-    assert replicas["jaeger"] == replicas["zipkin"] == 1  # in-memory storage is per pod
+    # Storage per pod (in memory, or on an emptyDir).
+    assert replicas["jaeger"] == replicas["zipkin"] == 1
+    assert replicas["victoriametrics"] == replicas["victorialogs"] == 1
     url = _database_url(objects)
     assert url.startswith("postgresql+asyncpg://"), url
     assert url.rpartition("@")[2].startswith("postgres:5432/"), url

@@ -64,7 +64,8 @@ def test_compose_publishes_only_the_gateway_and_the_uis_on_loopback(
         ("gateway", 8000, "127.0.0.1"),
         ("jaeger", 16686, "127.0.0.1"),
         ("zipkin", 9411, "127.0.0.1"),
-        ("prometheus", 9090, "127.0.0.1"),
+        ("victoriametrics", 8428, "127.0.0.1"),
+        ("victorialogs", 9428, "127.0.0.1"),
         # The RED metrics page only: the collector's OTLP receivers stay unpublished.
         ("otel-collector", 8889, "127.0.0.1"),
     }
