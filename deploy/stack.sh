@@ -332,15 +332,18 @@ native_up() {
             make -C "$repo" setup
         fi
         local otlp=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 py=$repo/.venv/bin/python
+        # The batch processor's own counters (on /health); the SDK reads this switch only
+        # from the environment, so the deployment sets it, as services/Dockerfile does.
+        local sdk_metrics=OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true
         local database=() # db's default: SQLite under ./data/ (or DATABASE_URL from the shell)
         if [ "$DB" = postgres ]; then
             start postgres -- "$py" tools/pgcluster.py serve --port "$PG_PORT" --database users
             wait_healthy postgres
             database=("DATABASE_URL=postgresql+asyncpg://cello@127.0.0.1:$PG_PORT/users")
         fi
-        start db HOST=127.0.0.1 PORT=8002 "$otlp" "${database[@]}" -- "$py" -m db
-        start users HOST=127.0.0.1 PORT=8001 DB_SERVICE_URL=http://127.0.0.1:8002 "$otlp" -- "$py" -m users
-        start gateway HOST=127.0.0.1 PORT=8000 USERS_SERVICE_URL=http://127.0.0.1:8001 "$otlp" -- \
+        start db HOST=127.0.0.1 PORT=8002 "$otlp" "$sdk_metrics" "${database[@]}" -- "$py" -m db
+        start users HOST=127.0.0.1 PORT=8001 DB_SERVICE_URL=http://127.0.0.1:8002 "$otlp" "$sdk_metrics" -- "$py" -m users
+        start gateway HOST=127.0.0.1 PORT=8000 USERS_SERVICE_URL=http://127.0.0.1:8001 "$otlp" "$sdk_metrics" -- \
             "$py" -m gateway
         wait_healthy db
         wait_healthy users
