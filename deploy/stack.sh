@@ -46,8 +46,17 @@ DB=${DB:-sqlite}
 case $DB in sqlite | postgres) ;; *) die "DB must be 'sqlite' or 'postgres' (got '$DB')" ;; esac
 # Not 5432, so a PostgreSQL server of the machine's own can keep running beside the demo.
 PG_PORT=15432
+# The topology (ports and service names) is deploy/.env's, as for compose and the tools.
 VM_PORT=$(envval VICTORIAMETRICS_PORT)
 VL_PORT=$(envval VICTORIALOGS_PORT)
+ZIPKIN_PORT=$(envval ZIPKIN_UI_PORT)
+JAEGER_PORT=$(envval JAEGER_UI_PORT)
+SPANMETRICS_PORT=$(envval SPANMETRICS_PORT)
+OTLP_GRPC_PORT=$(envval OTLP_GRPC_PORT)
+OTLP_HTTP_PORT=$(envval OTLP_HTTP_PORT)
+GATEWAY_PORT=$(envval GATEWAY_PORT)
+USERS_PORT=$(envval USERS_PORT)
+DB_PORT=$(envval DB_PORT)
 # Zipkin's Logs button on a trace page: VictoriaLogs' UI with the LogsQL query
 # trace_id:<id> (the field VictoriaLogs' OTLP ingestion gives a record's trace id).
 # deploy/jaeger-ui.json gives Jaeger's UI the same link.
@@ -56,13 +65,13 @@ LOGS_URL="http://127.0.0.1:$VL_PORT/select/vmui/#/?query=trace_id:{traceId}&g0.r
 COMPONENTS=(
     "victoriametrics|$VM_PORT|http://127.0.0.1:$VM_PORT/health"
     "victorialogs|$VL_PORT|http://127.0.0.1:$VL_PORT/health"
-    "zipkin|9411|http://127.0.0.1:9411/health"
-    "jaeger|14317 14318 16686 16685 14132 14133 14888|http://127.0.0.1:14133/status"
-    "otelcol|4317 4318 13133 8888 8889|http://127.0.0.1:13133/"
+    "zipkin|$ZIPKIN_PORT|http://127.0.0.1:$ZIPKIN_PORT/health"
+    "jaeger|14317 14318 $JAEGER_PORT 16685 14132 14133 14888|http://127.0.0.1:14133/status"
+    "otelcol|$OTLP_GRPC_PORT $OTLP_HTTP_PORT 13133 8888 $SPANMETRICS_PORT|http://127.0.0.1:13133/"
     "postgres|$PG_PORT|postgresql://127.0.0.1:$PG_PORT/users"
-    "db|8002|http://127.0.0.1:8002/health"
-    "users|8001|http://127.0.0.1:8001/health"
-    "gateway|8000|http://127.0.0.1:8000/health"
+    "db|$DB_PORT|http://127.0.0.1:$DB_PORT/health"
+    "users|$USERS_PORT|http://127.0.0.1:$USERS_PORT/health"
+    "gateway|$GATEWAY_PORT|http://127.0.0.1:$GATEWAY_PORT/health"
 )
 INFRA=(victoriametrics victorialogs zipkin jaeger otelcol)
 STORES=(victoriametrics victorialogs zipkin jaeger)
@@ -303,7 +312,7 @@ native_up() {
     # Zipkin's JVM takes longest to start: its wait comes last, the rest overlaps with it.
     start zipkin STORAGE_TYPE=mem ZIPKIN_UI_LOGS_URL="$LOGS_URL" -- \
         java -Xms64m -Xmx384m -XX:+ExitOnOutOfMemoryError -jar "$zipkin" \
-        '--armeria.ports[0].ip=127.0.0.1' '--armeria.ports[0].port=9411' '--armeria.ports[0].protocols[0]=http'
+        '--armeria.ports[0].ip=127.0.0.1' "--armeria.ports[0].port=$ZIPKIN_PORT" '--armeria.ports[0].protocols[0]=http'
     # The same flags as the compose services. usePrometheusNaming: Prometheus names
     # (http_server_request_duration_seconds_bucket{service_name=...}), which Jaeger's
     # Monitor queries and PromQL users expect. latencyOffset: show samples after 1 s,
@@ -313,13 +322,15 @@ native_up() {
         -opentelemetry.usePrometheusNaming -search.latencyOffset=1s
     start victorialogs -- "$vl" -httpListenAddr="127.0.0.1:$VL_PORT" \
         -storageDataPath="$run/victorialogs-data" -retentionPeriod=1d
-    start jaeger JAEGER_UI_CONFIG="$deploy/jaeger-ui.json" METRICS_QUERY_URL="http://127.0.0.1:$VM_PORT" -- \
+    start jaeger JAEGER_UI_CONFIG="$deploy/jaeger-ui.json" METRICS_QUERY_URL="http://127.0.0.1:$VM_PORT" \
+        JAEGER_QUERY_PORT="$JAEGER_PORT" -- \
         "$jaeger" --config="$deploy/native/jaeger.yaml"
     wait_healthy victoriametrics
     wait_healthy victorialogs
     wait_healthy jaeger
     start otelcol OTELCOL_LISTEN_HOST=127.0.0.1 JAEGER_OTLP_ENDPOINT=127.0.0.1:14317 \
-        ZIPKIN_ENDPOINT=http://127.0.0.1:9411/api/v2/spans \
+        OTELCOL_OTLP_GRPC_PORT="$OTLP_GRPC_PORT" OTELCOL_OTLP_HTTP_PORT="$OTLP_HTTP_PORT" \
+        OTELCOL_SPANMETRICS_PORT="$SPANMETRICS_PORT" ZIPKIN_ENDPOINT="http://127.0.0.1:$ZIPKIN_PORT/api/v2/spans" \
         VICTORIAMETRICS_OTLP_ENDPOINT="http://127.0.0.1:$VM_PORT/opentelemetry/v1/metrics" \
         VICTORIALOGS_OTLP_ENDPOINT="http://127.0.0.1:$VL_PORT/insert/opentelemetry/v1/logs" -- "$otelcol" \
         --config="$deploy/otel-collector.yaml" --config="$deploy/sampling/$sampling.yaml"
@@ -331,7 +342,7 @@ native_up() {
             say ".venv is missing: running 'make setup'"
             make -C "$repo" setup
         fi
-        local otlp=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 py=$repo/.venv/bin/python
+        local otlp=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP_GRPC_PORT py=$repo/.venv/bin/python
         # The batch processor's own counters (on /health); the SDK reads this switch only
         # from the environment, so the deployment sets it, as services/Dockerfile does.
         local sdk_metrics=OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true
@@ -341,10 +352,11 @@ native_up() {
             wait_healthy postgres
             database=("DATABASE_URL=postgresql+asyncpg://cello@127.0.0.1:$PG_PORT/users")
         fi
-        start db HOST=127.0.0.1 PORT=8002 "$otlp" "$sdk_metrics" "${database[@]}" -- "$py" -m db
-        start users HOST=127.0.0.1 PORT=8001 DB_SERVICE_URL=http://127.0.0.1:8002 "$otlp" "$sdk_metrics" -- "$py" -m users
-        start gateway HOST=127.0.0.1 PORT=8000 USERS_SERVICE_URL=http://127.0.0.1:8001 "$otlp" "$sdk_metrics" -- \
-            "$py" -m gateway
+        start db HOST=127.0.0.1 PORT="$DB_PORT" "$otlp" "$sdk_metrics" "${database[@]}" -- "$py" -m db
+        start users HOST=127.0.0.1 PORT="$USERS_PORT" DB_SERVICE_URL="http://127.0.0.1:$DB_PORT" \
+            DB_SERVICE_NAME="$(envval DB_SERVICE_NAME)" "$otlp" "$sdk_metrics" -- "$py" -m users
+        start gateway HOST=127.0.0.1 PORT="$GATEWAY_PORT" USERS_SERVICE_URL="http://127.0.0.1:$USERS_PORT" \
+            USERS_SERVICE_NAME="$(envval USERS_SERVICE_NAME)" "$otlp" "$sdk_metrics" -- "$py" -m gateway
         wait_healthy db
         wait_healthy users
         wait_healthy gateway
@@ -357,13 +369,13 @@ native_up() {
 }
 
 print_urls() {
-    [ "$1" = 1 ] || echo "    gateway         http://127.0.0.1:8000"
-    echo "    Jaeger UI/API   http://127.0.0.1:16686   (natively the UI page is a placeholder; the API works: /api/traces/{id})"
-    echo "    Zipkin UI/API   http://127.0.0.1:9411   (a trace's Logs button opens its logs)"
+    [ "$1" = 1 ] || echo "    gateway         http://127.0.0.1:$GATEWAY_PORT"
+    echo "    Jaeger UI/API   http://127.0.0.1:$JAEGER_PORT   (natively the UI page is a placeholder; the API works: /api/traces/{id})"
+    echo "    Zipkin UI/API   http://127.0.0.1:$ZIPKIN_PORT   (a trace's Logs button opens its logs)"
     echo "    Logs UI         http://127.0.0.1:$VL_PORT/select/vmui/   (VictoriaLogs; LogsQL, e.g. trace_id:<id>)"
     echo "    Metrics UI      http://127.0.0.1:$VM_PORT/vmui/   (VictoriaMetrics; PromQL)"
-    echo "    OTLP in         grpc 127.0.0.1:4317, http 127.0.0.1:4318"
-    echo "    RED metrics     http://127.0.0.1:8889/metrics   (SAMPLING=$sampling)"
+    echo "    OTLP in         grpc 127.0.0.1:$OTLP_GRPC_PORT, http 127.0.0.1:$OTLP_HTTP_PORT"
+    echo "    RED metrics     http://127.0.0.1:$SPANMETRICS_PORT/metrics   (SAMPLING=$sampling)"
 }
 
 native_status() {
@@ -414,12 +426,12 @@ compose_up() {
         compose up -d --build --wait
     fi
     say "compose stack is up, SAMPLING=$sampling (stop with: deploy/stack.sh down)"
-    [ "$1" = 1 ] || echo "    gateway         http://127.0.0.1:8000"
-    echo "    Jaeger UI/API   http://127.0.0.1:16686   (Monitor tab: RED metrics from VictoriaMetrics)"
-    echo "    Zipkin UI/API   http://127.0.0.1:9411   (a trace's Logs button opens its logs)"
+    [ "$1" = 1 ] || echo "    gateway         http://127.0.0.1:$GATEWAY_PORT"
+    echo "    Jaeger UI/API   http://127.0.0.1:$JAEGER_PORT   (Monitor tab: RED metrics from VictoriaMetrics)"
+    echo "    Zipkin UI/API   http://127.0.0.1:$ZIPKIN_PORT   (a trace's Logs button opens its logs)"
     echo "    Logs UI         http://127.0.0.1:$VL_PORT/select/vmui/   (VictoriaLogs)"
     echo "    Metrics UI      http://127.0.0.1:$VM_PORT/vmui/   (VictoriaMetrics)"
-    echo "    RED metrics     http://127.0.0.1:8889/metrics"
+    echo "    RED metrics     http://127.0.0.1:$SPANMETRICS_PORT/metrics"
 }
 compose_logs() {
     local args=(--tail=100) n

@@ -1,7 +1,9 @@
-"""Read traces back from Jaeger and Zipkin: links for people, presence checks for scripts.
+"""The stores of the running stack: links for people, presence checks for scripts.
 
-Used by ``make demo``. Only the two backends' documented HTTP APIs are used:
-Jaeger's ``/api/traces/{id}`` and Zipkin's ``/api/v2/trace/{id}``.
+Used by ``make demo``. Traces are read back only through the two backends' documented
+HTTP APIs: Jaeger's ``/api/traces/{id}`` and Zipkin's ``/api/v2/trace/{id}``. The links
+open a trace in Jaeger and Zipkin, its log records in VictoriaLogs' UI, and the
+services' latency graph in VictoriaMetrics' UI.
 """
 
 from __future__ import annotations
@@ -10,25 +12,39 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 
 import cello_settings as env
+from tools.red import HISTOGRAM
+from tools.topology import topology
+
+#: VictoriaLogs' UI (LogsQL): the columns the logs link shows, the way Zipkin's Logs
+#: button opens it (deploy/stack.sh's ZIPKIN_UI_LOGS_URL).
+LOG_FIELDS = "service.name,_msg,trace_id,span_id"
+#: The window of the latency graph: the tour's requests, and a while before.
+GRAPH_RANGE = ("15m", "last_15_minutes")
 
 
 @dataclass(frozen=True, slots=True)
 class Backends:
-    """Where Jaeger and Zipkin answer: ``JAEGER_URL`` (``http://127.0.0.1:16686``)
-    and ``ZIPKIN_URL`` (``http://127.0.0.1:9411``)."""
+    """Where the stores answer: ``JAEGER_URL``, ``ZIPKIN_URL``, ``VICTORIALOGS_URL`` and
+    ``VICTORIAMETRICS_URL``, by default the native stack's (deploy/.env)."""
 
     jaeger_url: str
     zipkin_url: str
+    logs_url: str
+    metrics_url: str
 
     @classmethod
     def from_env(cls) -> Backends:
+        stack = topology()
         return cls(
-            jaeger_url=env.env_url("JAEGER_URL", "http://127.0.0.1:16686"),
-            zipkin_url=env.env_url("ZIPKIN_URL", "http://127.0.0.1:9411"),
+            jaeger_url=env.env_url("JAEGER_URL", stack.jaeger_url),
+            zipkin_url=env.env_url("ZIPKIN_URL", stack.zipkin_url),
+            logs_url=env.env_url("VICTORIALOGS_URL", stack.victorialogs_url),
+            metrics_url=env.env_url("VICTORIAMETRICS_URL", stack.victoriametrics_url),
         )
 
     def jaeger_link(self, trace_id: str) -> str:
@@ -38,6 +54,34 @@ class Backends:
     def zipkin_link(self, trace_id: str) -> str:
         """The trace's page in the Zipkin UI."""
         return f"{self.zipkin_url}/zipkin/traces/{trace_id}"
+
+    def logs_link(self, trace_id: str) -> str:
+        """The trace's log records in VictoriaLogs' UI (LogsQL ``trace_id:<id>``), over the
+        last day: the page Zipkin's Logs button opens."""
+        return (
+            f"{self.logs_url}/select/vmui/#/?query=trace_id:{trace_id}"
+            f"&g0.relative_time=last_24_hours&displayFields={LOG_FIELDS}"
+        )
+
+    def latency_link(self, services: Iterable[str], quantile: float = 0.99) -> str:
+        """The graph of each service's ``quantile`` request duration (PromQL over the
+        services' own ``http.server.request.duration`` histograms) in VictoriaMetrics' UI."""
+        names = "|".join(services)
+        expr = (
+            f"histogram_quantile({quantile}, sum by (service_name, le) "
+            f'(rate({HISTOGRAM}_bucket{{service_name=~"{names}"}}[1m])))'
+        )
+        duration, relative = GRAPH_RANGE
+        query = urlencode(
+            {
+                "g0.expr": expr,
+                "g0.range_input": duration,
+                "g0.relative_time": relative,
+                "g0.tab": "0",
+            },
+            quote_via=quote,
+        )
+        return f"{self.metrics_url}/vmui/#/?{query}"
 
     def unreachable(self, http: httpx.Client) -> list[str]:
         """The backends that do not answer their health or API endpoint."""

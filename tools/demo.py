@@ -1,10 +1,12 @@
 """``python -m tools.demo`` (``make demo``): a guided tour of traces through the running stack.
 
-Sends a scripted series of requests through the gateway (``GATEWAY_URL``, default
-``http://127.0.0.1:8000``): the everyday ones, two client errors and the three
-fault scenarios. For each it prints what it did, the answer, what to look for,
-and links to the trace in Jaeger and Zipkin once Zipkin has all of it. At the
-end it checks that every trace is in both backends.
+Sends a scripted series of requests through the gateway (``GATEWAY_URL``, by default
+the native stack's, deploy/.env): the everyday ones, two client errors and the three
+fault scenarios. For each it prints what it did, the answer, what to look for, and
+links to the trace in Jaeger and Zipkin and to its log records in VictoriaLogs, once
+Zipkin has all of it. At the end it checks that every trace is in both backends, links
+the services' latency graph in VictoriaMetrics, and prints the RED table of the tour's
+own requests, once the metrics count them all (``DEMO_METRICS_TIMEOUT``, 75 s).
 
 Every request carries ``X-Demo-Session: tour-<random>``, so the whole tour can be
 found by the tag ``baggage.demo.session``. The scenario steps need db started with
@@ -29,8 +31,9 @@ import cello_settings as env
 from tools import baggage, red
 from tools.backends import Backends
 from tools.baggage import FLAKY_DB, N_PLUS_ONE, SLOW_DB
+from tools.topology import topology
 
-SERVICES = ("api-gateway", "user-service", "db-proxy")
+SERVICES = topology().services
 # flaky-db fails half the requests by default: 12 tries all succeeding (0.5**12)
 # means the scenario is off, not bad luck.
 FLAKY_ATTEMPTS = 12
@@ -91,10 +94,14 @@ def _one_select_per_user(spans: list[dict[str, Any]]) -> bool:
 class Tour:
     """Runs the steps against the gateway and reports each trace."""
 
-    def __init__(self, gateway: str, backends: Backends, timeout: float) -> None:
+    def __init__(
+        self, gateway: str, backends: Backends, timeout: float, metrics_timeout: float = 75.0
+    ) -> None:
         self.gateway = gateway
         self.backends = backends
         self.timeout = timeout
+        self.metrics_timeout = metrics_timeout
+        self.sent = 0
         self.session = f"tour-{uuid.uuid4().hex[:8]}"
         self.http = httpx.Client(timeout=10)
         self.user_id = 0
@@ -114,6 +121,7 @@ class Tour:
         for _ in range(FLAKY_ATTEMPTS if step.retry_until else 1):
             started = time.monotonic()
             response = self.send(step)
+            self.sent += 1
             elapsed_ms = (time.monotonic() - started) * 1000
             attempts.append(response.status_code)
             if step.retry_until is None or response.status_code == step.retry_until:
@@ -141,6 +149,7 @@ class Tour:
         print(f"   trace {step.trace_id}: {state}")
         print(f"     Jaeger  {self.backends.jaeger_link(step.trace_id)}")
         print(f"     Zipkin  {self.backends.zipkin_link(step.trace_id)}")
+        print(f"     Logs    {self.backends.logs_link(step.trace_id)}")
         if spans and step.took_effect is not None and not step.took_effect(spans):
             self.ignored.append(step.title)
 
@@ -160,13 +169,17 @@ class Tour:
 
 def main() -> int:
     try:
-        gateway = env.env_url("GATEWAY_URL", "http://127.0.0.1:8000")
+        gateway = env.env_url("GATEWAY_URL", topology().gateway_url)
         backends = Backends.from_env()
         timeout = env.env_float("DEMO_TRACE_TIMEOUT", 30.0, minimum=1, maximum=300)
+        metrics_timeout = env.env_float("DEMO_METRICS_TIMEOUT", 75.0, minimum=1, maximum=600)
+        # Read now, so that a bad URL stops the tour before it starts, not after it.
+        red.victoriametrics_url()
+        red.metrics_url()
     except env.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    runner = Tour(gateway, backends, timeout)
+    runner = Tour(gateway, backends, timeout, metrics_timeout)
     try:
         return _run(runner)
     finally:
@@ -188,6 +201,7 @@ def _run(runner: Tour) -> int:
         print(f"{' and '.join(down)} not answering: the requests run, but their trace links "
               f"will not open. `make run` starts only the services; `{START_HINT}` starts "
               "everything.", file=sys.stderr)  # fmt: skip
+    before = red.snapshot(runner.http)
     steps = tour(f"ada.{runner.session}@example.com")
     print(f"A tour of {len(steps)} requests through {gateway}.")
     print(f"Session {runner.session}: sent as {baggage.SESSION_HEADER}, recorded on every "
@@ -209,9 +223,30 @@ def _run(runner: Tour) -> int:
         print(f"\nNo visible effect in: {'; '.join(runner.ignored)}. db ignores "
               f"{baggage.SCENARIO} unless started with DEMO_SCENARIOS=1: "
               f"`make down && {START_HINT}`, then `make demo` again.")  # fmt: skip
-    print()
-    red.report(runner.http)
+    print(f"\nLatency of the three services (p99 per service, from their request histograms):\n"
+          f"    {backends.latency_link(SERVICES)}\n")  # fmt: skip
+    closing_table(runner, before)
     return 0 if complete else 1
+
+
+def closing_table(runner: Tour, before: red.Snapshot) -> None:
+    """The RED table of the tour's own requests: counted from ``before``, read once every
+    service's count includes each request the tour sent (or the deadline passed)."""
+    expected = dict.fromkeys(SERVICES, runner.sent)
+    print(f"Waiting up to {runner.metrics_timeout:.0f} s for the metrics to count the tour's "
+          f"{runner.sent} requests ...", flush=True)  # fmt: skip
+    found = red.wait_for(
+        lambda: red.snapshot(runner.http), before, expected, runner.metrics_timeout
+    )
+    if found is None:
+        print(f"No RED metrics: neither {red.victoriametrics_url()} nor "
+              f"{red.metrics_url()} answers.")  # fmt: skip
+        return
+    source, counts, reached = found
+    red.show(source, counts, what=f"the {runner.sent} requests of this tour")
+    if not reached:
+        print(f"(after {runner.metrics_timeout:.0f} s some requests are still not counted: "
+              "under head sampling the span metrics see only the sampled share)")  # fmt: skip
 
 
 if __name__ == "__main__":

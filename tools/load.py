@@ -1,7 +1,7 @@
 """``python -m tools.load`` (``make load``): steady mixed traffic, then a summary.
 
 Sends ``--rate`` requests per second for ``--duration`` seconds through the gateway
-(``GATEWAY_URL``, default ``http://127.0.0.1:8000``; loopback only): 20 % creates,
+(``GATEWAY_URL``, by default the native stack's, deploy/.env; loopback only): 20 % creates,
 50 % reads of created users, 20 % lists and 10 % reads of a user that does not exist.
 The load is open-loop: requests start on schedule whether or not earlier ones have
 answered, as real clients do, so a slow service shows up as latency, not as a
@@ -30,6 +30,7 @@ import httpx
 
 import cello_settings as env
 from tools import baggage
+from tools.topology import topology
 
 MAX_IN_FLIGHT = 200
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -210,7 +211,7 @@ async def _main(gateway: str, rate: float, duration: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     try:
-        gateway = env.env_url("GATEWAY_URL", "http://127.0.0.1:8000")
+        gateway = env.env_url("GATEWAY_URL", topology().gateway_url)
     except env.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

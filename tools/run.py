@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from tools.topology import topology
+
 
 @dataclass(frozen=True, slots=True)
 class Service:
@@ -45,15 +47,23 @@ class Service:
 SERVICE_ENV = {"OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true"}
 
 
-def chain(gateway_port: int = 8000, users_port: int = 8001, db_port: int = 8002) -> list[Service]:
-    """The three services wired to each other on loopback, downstream first."""
+def chain(
+    gateway_port: int | None = None, users_port: int | None = None, db_port: int | None = None
+) -> list[Service]:
+    """The three services wired to each other on loopback, downstream first; on the native
+    stack's ports (deploy/.env) unless given others."""
+    stack = topology()
+    db_port = db_port or stack.db_port
+    users_port = users_port or stack.users_port
     return [
         Service("db", "db", db_port, {}),
         Service("users", "users", users_port, {
             "DB_SERVICE_URL": f"http://127.0.0.1:{db_port}",
+            "DB_SERVICE_NAME": stack.db_service,
         }),
-        Service("gateway", "gateway", gateway_port, {
+        Service("gateway", "gateway", gateway_port or stack.gateway_port, {
             "USERS_SERVICE_URL": f"http://127.0.0.1:{users_port}",
+            "USERS_SERVICE_NAME": stack.users_service,
         }),
     ]  # fmt: skip
 
@@ -154,10 +164,12 @@ class ServiceGroup:
         self._logs.clear()
 
 
-TRY_IT = (
-    "curl -i -X POST http://127.0.0.1:8000/api/users -H 'content-type: application/json' "
-    """-d '{"name": "Ada", "email": "ada@example.com"}'"""
-)
+def try_it(gateway_url: str) -> str:
+    """A first request to send, as a shell command."""
+    return (
+        f"curl -i -X POST {gateway_url}/api/users -H 'content-type: application/json' "
+        """-d '{"name": "Ada", "email": "ada@example.com"}'"""
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -165,15 +177,19 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> int:
-    group = ServiceGroup(chain())
+    services = chain()
+    group = ServiceGroup(services)
     # Ctrl-C reaches the whole foreground process group; the children flush their
     # spans and exit on it by themselves, and stop() collects them.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         group.start()
+        # The services' own default, when the shell sets none (their settings read it).
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317")
-        print(f"gateway http://127.0.0.1:8000 -> users :8001 -> db :8002, spans to {endpoint}")
-        print(f"try: {TRY_IT}")
+        db, users, gateway = services
+        print(f"gateway {gateway.url} -> users :{users.port} -> db :{db.port}, "
+              f"telemetry to {endpoint}")  # fmt: skip
+        print(f"try: {try_it(gateway.url)}")
         print("Ctrl-C stops all three.", flush=True)
         stopped = group.wait()
         print(f"{stopped} exited; stopping the others", file=sys.stderr)

@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from support.backends import JAEGER_URL, ZIPKIN_URL
+from tools.topology import topology
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "deploy" / "stack.sh"
-GATEWAY_URL = "http://127.0.0.1:8000"
+GATEWAY_URL = topology().gateway_url
 HEALTH = (f"{GATEWAY_URL}/health", f"{JAEGER_URL}/", f"{ZIPKIN_URL}/health")
 
 

@@ -13,13 +13,16 @@ from typing import Any
 
 import httpx
 
+from tools.topology import topology
+
 from .traces import Node, Span, build_tree, poll_until
 
-JAEGER_URL = "http://127.0.0.1:16686"
-ZIPKIN_URL = "http://127.0.0.1:9411"
-#: The collector's RED metrics (span_metrics connector) and its own metrics, both in
-#: the Prometheus text format.
-RED_METRICS_URL = "http://127.0.0.1:8889/metrics"
+#: The native stack's backends, where deploy/.env puts them.
+JAEGER_URL = topology().jaeger_url
+ZIPKIN_URL = topology().zipkin_url
+#: The collector's RED metrics (span_metrics connector) and its own metrics (on the
+#: collector's default telemetry port, set nowhere), both in the Prometheus text format.
+RED_METRICS_URL = topology().red_metrics_url
 COLLECTOR_METRICS_URL = "http://127.0.0.1:8888/metrics"
 
 Fetch = Callable[[str], list[Span]]
