@@ -75,7 +75,7 @@ def test_the_recipe_installs_the_service_and_the_library_only(service: str, tmp_
     python = replay(service, tmp_path)
     others = [other for other in SERVICES if other != service]
     probe = (
-        f"import importlib.util, {service}, cello_telemetry.serve;"
+        f"import importlib.util, {service}, cello_runner, cello_telemetry;"
         f"print(*[n for n in {[*others, 'tools']!r} if importlib.util.find_spec(n)])"
     )
     done = subprocess.run(

@@ -22,7 +22,7 @@ import pytest
 from support.databases import Database, sqlite_database
 from support.ports import free_ports
 from support.traces import poll_until
-from tools.run import Service, chain, port_in_use
+from tools.run import SERVICE_ENV, Service, chain, port_in_use
 
 #: Long scenarios (the 60 s soak, the Zipkin restart) run only when this is set, as
 #: ``make test-faults`` does; in the default run each fault test takes seconds.
@@ -84,6 +84,7 @@ class Chain:
         self.workdir = workdir
         self.database = database or sqlite_database(workdir)
         self.env = {
+            **SERVICE_ENV,  # what every deployment sets for the services (tools.run)
             **os.environ,
             "HOST": "127.0.0.1",
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
