@@ -277,6 +277,60 @@ def test_bad_body_is_a_4xx_problem_and_stores_nothing(
     assert _user_count(gateway) == before
 
 
+#: JSON that json.loads reads but nothing after it can take back: each class, as sent to
+#: every service directly (the gateway, users and db).
+UNREADABLE_JSON = {
+    "NaN": b'{"name": NaN, "email": "n@b.io"}',
+    "Infinity": b'{"name": Infinity, "email": "n@b.io"}',
+    "-Infinity": b'{"name": "Ada", "email": -Infinity}',
+    "huge exponent": b'{"name": 1e999, "email": "n@b.io"}',
+    "huge integer": b'{"name": ' + b"9" * 5000 + b', "email": "n@b.io"}',
+    "lone surrogate": b'{"name": "a\\ud800b", "email": "n@b.io"}',
+    "surrogate in a member name": b'{"name": "Ada", "email": "n@b.io", "\\udc00": 1}',
+    "duplicate member": b'{"name": "Ada", "email": "dup@b.io", "name": "Eve"}',
+    "8000 nested [": b"[" * 8000 + b"]" * 8000,
+    "2500 nested objects": b'{"a":' * 2500 + b"1" + b"}" * 2500,
+    "33 levels": b'{"name": ' + b"[" * 33 + b"]" * 33 + b', "email": "n@b.io"}',
+}
+#: Well-formed JSON with values the rules (users) or the columns (db) refuse.
+UNSTORABLE = {
+    "NUL in name": ({"name": "A\x00da", "email": "nul@example.com"}, 422),
+    "huge float name": ({"name": 1.7e308, "email": "f@example.com"}, 422),
+    "nested name": ({"name": {"first": "Ada"}, "email": "n@example.com"}, 422),
+    "255-char email": ({"name": "Ada", "email": "a" * 243 + "@example.com"}, 422),
+    "empty name": ({"name": "", "email": "e@example.com"}, 422),
+}
+SERVICE_PATHS = {"gateway": "/api/users", "users": "/users", "db": "/users"}
+
+
+@pytest.mark.parametrize("service", SERVICE_PATHS)
+@pytest.mark.parametrize("body", UNREADABLE_JSON.values(), ids=UNREADABLE_JSON.keys())
+def test_json_nothing_can_send_on_is_a_400_problem_at_every_service(
+    shared_chain: Chain, gateway: str, service: str, body: bytes
+) -> None:
+    before = _user_count(gateway)
+    url = f"{shared_chain.url(service)}{SERVICE_PATHS[service]}"
+    answer = httpx.post(url, content=body, headers=JSON)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == 400
+    _assert_traced(answer)
+    assert _user_count(gateway) == before
+
+
+@pytest.mark.parametrize("service", SERVICE_PATHS)
+@pytest.mark.parametrize(("body", "status"), UNSTORABLE.values(), ids=UNSTORABLE.keys())
+def test_values_nothing_can_store_are_a_4xx_problem_at_every_service(
+    shared_chain: Chain, gateway: str, service: str, body: dict[str, object], status: int
+) -> None:
+    before = _user_count(gateway)
+    answer = httpx.post(f"{shared_chain.url(service)}{SERVICE_PATHS[service]}", json=body)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    _assert_traced(answer)
+    assert _user_count(gateway) == before
+
+
 def test_body_over_the_server_limit_is_refused(gateway: str) -> None:
     before = _user_count(gateway)
     body = json.dumps({"name": "A" * 2 * 1024 * 1024, "email": "huge@example.com"})
