@@ -146,3 +146,25 @@ def test_sql_spans_on_postgresql_under_the_database_semconv_opt_in(
     assert insert.attributes["db.namespace"] == database.name
     assert insert.attributes["db.query.text"].startswith("INSERT INTO users")
     assert email not in insert.attributes["db.query.text"]  # values stay bound parameters
+
+
+def test_no_query_value_reaches_any_exported_span(gateway_url: str, receiver: OtlpReceiver) -> None:
+    canary = f"canary-{uuid.uuid4().hex[:12]}"
+    query = {"limit": "2", "token": canary, "email": f"{canary}@example.com"}
+    answers = [
+        httpx.get(f"{gateway_url}/api/users", params=query),
+        httpx.get(f"{gateway_url}/api/users/1", params={"session": canary}),
+        httpx.get(f"{gateway_url}/api/users", params={"limit": canary}),  # a 400
+    ]
+    trees = []
+    for answer, spans in zip(answers, (8, 7, 1), strict=True):
+        assert answer.status_code < 500, answer.text
+        trees.append(wait_for_trace(receiver, trace_id_of(answer.headers["traceparent"]), spans))
+    for span in receiver.spans():
+        assert canary not in repr((span.name, span.attributes, span.events)), span
+    # The names stay, as the URL conventions show a redacted query.
+    assert (
+        trees[0]
+        .span.attributes["http.url"]
+        .endswith("/api/users?email=REDACTED&limit=REDACTED&token=REDACTED")
+    )

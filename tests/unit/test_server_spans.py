@@ -128,7 +128,7 @@ def test_server_span_carries_the_documented_attribute_table(items) -> None:
     assert dict(span.attributes or {}) == {
         "http.method": "POST",
         "http.route": "/items/{id}",
-        "http.url": "http://api.example:8080/items/42?verbose=1",
+        "http.url": "http://api.example:8080/items/42?verbose=REDACTED",
         "http.status_code": 201,
         "http.request_content_length": 17,
         "http.response_content_length": len(b'{"id":42}'),
@@ -144,6 +144,35 @@ def test_request_content_length_is_omitted_when_not_a_number(items) -> None:
     assert "http.request_content_length" not in attributes
     assert attributes["net.host.name"] == "h"
     assert attributes["http.url"] == "http://h/items/7"
+
+
+CANARY = "canary-5e1f"
+
+
+@pytest.mark.parametrize(
+    ("opt_in", "names"),
+    [("", ("http.url",)), ("http", ("url.query",)), ("http/dup", ("http.url", "url.query"))],
+)
+def test_no_query_value_reaches_the_span_in_any_semconv_mode(
+    make_app, monkeypatch, opt_in: str, names: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
+    traced = make_app()
+
+    @traced.app.get("/items")
+    def items(request: Request) -> dict[str, int]:
+        return {"ok": 1}
+
+    query = {"token": CANARY, "limit": "5", f"{CANARY}@example.com": "1", "e": f"{CANARY}@x.io"}
+    traced.call("GET", "/items", Request("GET", "/items", query=query, headers={"host": "h"}))
+
+    span = only(traced.spans())
+    attributes = dict(span.attributes or {})
+    shown = "REDACTED=REDACTED&e=REDACTED&limit=REDACTED&token=REDACTED"
+    for name in names:
+        assert attributes[name].endswith(shown), (name, attributes[name])
+    exported = json.dumps([span.name, attributes, [e.attributes for e in span.events]])
+    assert CANARY not in exported
 
 
 @pytest.mark.parametrize("host", ["[::1]:8000", "[::1]"])
