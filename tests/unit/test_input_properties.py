@@ -19,8 +19,6 @@ from cello_problem import MAX_DEPTH, HTTPError, loads_strict, read_json_object
 from db.routes import stored_fields
 from users.rules import EMAIL_MAX, NAME_MAX, validate_new_user
 
-pytestmark = pytest.mark.unit
-
 FIELDS = frozenset({"name", "email"})
 # Deterministic (the same examples on every run, no example database written).
 PROPERTY = settings(max_examples=400, deadline=None, database=None, derandomize=True)
