@@ -43,6 +43,13 @@ def gateway(shared_chain: Chain) -> Iterator[str]:
                 json.loads(line)
 
 
+@pytest.fixture(scope="module")
+def users(shared_chain: Chain) -> str:
+    """users trusts its caller's trace context (the gateway does not): the tests that a
+    context is continued despite bad neighbours go to users directly."""
+    return shared_chain.url("users")
+
+
 def _user_count(gateway: str) -> int:
     total: int = httpx.get(f"{gateway}/api/users?limit=1").json()["total"]
     return total
@@ -58,6 +65,21 @@ def _assert_traced(answer: httpx.Response) -> str:
 
 
 # -- trace context and baggage -----------------------------------------------------
+# At the gateway no traceparent is continued (it is a link on a new trace); users,
+# which trusts its callers, shows what a valid, invalid or mangled context does.
+
+
+@pytest.mark.parametrize("flags", ["00", "01"])
+def test_the_gateway_starts_its_own_sampled_trace_whatever_the_client_sends(
+    gateway: str, flags: str
+) -> None:
+    answer = httpx.get(
+        f"{gateway}/api/users?limit=1", headers={"traceparent": f"00-{TRACE_ID}-{SPAN_ID}-{flags}"}
+    )
+    assert answer.status_code == 200
+    assert _assert_traced(answer) != TRACE_ID
+    assert answer.headers["traceparent"].endswith("-03")
+
 
 NEW_TRACE = {
     "garbage": "garbage",
@@ -75,15 +97,15 @@ NEW_TRACE = {
 
 
 @pytest.mark.parametrize("value", NEW_TRACE.values(), ids=NEW_TRACE.keys())
-def test_invalid_traceparent_starts_a_new_trace(gateway: str, value: str) -> None:
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers={"traceparent": value})
+def test_invalid_traceparent_starts_a_new_trace(users: str, value: str) -> None:
+    answer = httpx.get(f"{users}/users?limit=1", headers={"traceparent": value})
     assert answer.status_code == 200
     assert _assert_traced(answer) != TRACE_ID
 
 
-def test_future_version_traceparent_is_continued(gateway: str) -> None:
+def test_future_version_traceparent_is_continued(users: str) -> None:
     future = f"cc-{TRACE_ID}-{SPAN_ID}-01-what-the-future-holds"
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers={"traceparent": future})
+    answer = httpx.get(f"{users}/users?limit=1", headers={"traceparent": future})
     assert answer.status_code == 200
     assert _assert_traced(answer) == TRACE_ID
 
@@ -97,8 +119,8 @@ def test_future_version_traceparent_is_continued(gateway: str) -> None:
     ],
     ids=["non-ascii flags", "arabic-indic digits", "invalid utf-8"],
 )
-def test_non_ascii_traceparent_starts_a_new_trace(gateway: str, value: bytes) -> None:
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers={"traceparent": value})
+def test_non_ascii_traceparent_starts_a_new_trace(users: str, value: bytes) -> None:
+    answer = httpx.get(f"{users}/users?limit=1", headers={"traceparent": value})
     assert answer.status_code == 200
     assert _assert_traced(answer) != TRACE_ID
 
@@ -114,9 +136,9 @@ BAD_TRACESTATE = {
 
 
 @pytest.mark.parametrize("value", BAD_TRACESTATE.values(), ids=BAD_TRACESTATE.keys())
-def test_bad_tracestate_keeps_the_trace(gateway: str, value: str) -> None:
+def test_bad_tracestate_keeps_the_trace(users: str, value: str) -> None:
     headers = {"traceparent": VALID, "tracestate": value}
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers=headers)
+    answer = httpx.get(f"{users}/users?limit=1", headers=headers)
     assert answer.status_code == 200
     assert _assert_traced(answer) == TRACE_ID
 
@@ -133,11 +155,14 @@ BAD_BAGGAGE = {
 
 
 @pytest.mark.parametrize("value", BAD_BAGGAGE.values(), ids=BAD_BAGGAGE.keys())
-def test_bad_baggage_is_harmless(gateway: str, value: str) -> None:
+def test_bad_baggage_is_harmless(gateway: str, users: str, value: str) -> None:
     headers = {"traceparent": VALID, "baggage": value}
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers=headers)
+    answer = httpx.get(f"{users}/users?limit=1", headers=headers)
     assert answer.status_code == 200
     assert _assert_traced(answer) == TRACE_ID
+    at_the_edge = httpx.get(f"{gateway}/api/users?limit=1", headers=headers)
+    assert at_the_edge.status_code == 200
+    assert _assert_traced(at_the_edge) != TRACE_ID
 
 
 def test_non_ascii_baggage_is_harmless(gateway: str) -> None:

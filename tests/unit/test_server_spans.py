@@ -297,6 +297,65 @@ def test_invalid_incoming_traceparent_starts_a_new_trace(items, bad: str) -> Non
     assert response_traceparent(response)[1:3] == (trace_hex, span_hex)
 
 
+@pytest.mark.parametrize("incoming", [SAMPLED_PARENT, UNSAMPLED_PARENT], ids=["01", "00"])
+def test_untrusted_traceparent_is_a_link_on_a_new_sampled_root(items, incoming: str) -> None:
+    items.app.trust_incoming_trace(False)
+    headers = {"traceparent": incoming, "tracestate": "vendor=abc", "baggage": "k=v"}
+    seen: dict[str, str | None] = {}
+
+    @items.app.get("/baggage")
+    def read_baggage(request: Request) -> dict[str, str]:
+        value = baggage.get_baggage("k")
+        seen["k"] = value if isinstance(value, str) else None
+        return {}
+
+    response = items.call("GET", "/baggage", get("/baggage", headers=headers))
+
+    span = only(items.spans())
+    assert span.parent is None
+    trace_hex, span_hex = traceparent_of(span)
+    assert trace_hex != TRACE_HEX
+    assert len(span.context.trace_state) == 0
+    (link,) = span.links
+    assert (f"{link.context.trace_id:032x}", f"{link.context.span_id:016x}") == (
+        TRACE_HEX,
+        PARENT_HEX,
+    )
+    assert link.context.is_remote is True
+    assert response_traceparent(response) == ("00", trace_hex, span_hex, "03")
+    assert seen == {"k": "v"}  # baggage is taken either way
+
+
+def test_untrusted_sampled_traceparent_does_not_override_the_own_sampler(make_app) -> None:
+    traced = make_app(sampling_rate=0.0)
+    traced.app.trust_incoming_trace(False)
+
+    @traced.app.get("/x")
+    def x(request: Request) -> dict[str, int]:
+        return {"ok": 1}
+
+    response = traced.call("GET", "/x", get("/x", headers={"traceparent": SAMPLED_PARENT}))
+
+    assert traced.spans() == []
+    assert response_traceparent(response)[1] != TRACE_HEX
+
+
+def test_untrusted_invalid_traceparent_gets_no_link(items) -> None:
+    items.app.trust_incoming_trace(False)
+    items.call("GET", "/items/{id}", get(headers={"traceparent": f"00-{'0' * 32}-{PARENT_HEX}-01"}))
+
+    assert only(items.spans()).links == ()
+
+
+def test_trusted_is_the_default_and_can_be_set_back(items) -> None:
+    items.app.trust_incoming_trace(False).trust_incoming_trace(True)
+    items.call("GET", "/items/{id}", get(headers={"traceparent": SAMPLED_PARENT}))
+
+    span = only(items.spans())
+    assert traceparent_of(span)[0] == TRACE_HEX
+    assert span.links == ()
+
+
 @pytest.mark.parametrize(
     ("route", "path", "status"),
     [

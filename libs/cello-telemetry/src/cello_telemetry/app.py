@@ -87,6 +87,20 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         self._edge.baggage.headers[header.lower()] = key
         return self
 
+    def trust_incoming_trace(self, trusted: bool) -> Self:
+        """Whether a request's ``traceparent`` decides its SERVER span's parent and sampling.
+
+        ``True`` (the default) suits a service whose callers are your own services:
+        the span continues the caller's trace and follows its sampled flag. At a public
+        edge pass ``False``, as OpenTelemetry advises for untrusted callers: each
+        request starts a new trace, sampled by this service's own sampler, and the
+        caller's span context is kept as a link on the SERVER span. So no client can
+        switch tracing off with flags ``00``, or add spans to a trace it names.
+        Baggage is taken either way (see :meth:`record_baggage`).
+        """
+        self._edge.trust_incoming_trace = trusted
+        return self
+
     @property
     def telemetry(self) -> Telemetry | None:
         """The telemetry runtime, once :meth:`enable_telemetry` has been called."""
