@@ -16,7 +16,8 @@ import httpx
 import pytest
 from faulttools import TRACEPARENT_RE, Chain, header_lines, raw_request
 
-from support.traces import trace_id_of
+from support.otlp import OtlpReceiver
+from support.traces import poll_until, trace_id_of
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 SPAN_ID = "b7ad6b7169203331"
@@ -371,6 +372,81 @@ def test_body_over_the_server_limit_is_refused(gateway: str) -> None:
 def test_body_over_the_server_limit_is_a_traced_problem(gateway: str) -> None:
     body = json.dumps({"name": "A" * 2 * 1024 * 1024, "email": "huge@example.com"})
     answer = httpx.post(f"{gateway}/api/users", content=body, headers=JSON)
+    assert answer.headers["content-type"] == "application/problem+json"
+    _assert_traced(answer)
+
+
+# -- requests no route takes ------------------------------------------------------------
+
+UNROUTED = {
+    "unknown path": ("GET", "/nope", 404, None),
+    "deep unknown path": ("POST", "/a/b/c", 404, None),
+    "root": ("GET", "/", 404, None),
+    "trailing slash": ("GET", "/api/users/", 404, None),
+    "trailing slash after an id": ("DELETE", "/api/users/1/", 404, None),
+    "below a route": ("PUT", "/api/users/1/x", 404, None),
+    "wrong method on an id": ("PUT", "/api/users/1", 405, "DELETE, GET, HEAD"),
+    "wrong method on the list": ("DELETE", "/api/users", 405, "GET, HEAD, POST"),
+    "wrong method on the document": ("POST", "/openapi.json", 405, "GET, HEAD"),
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"), UNROUTED.values(), ids=UNROUTED.keys()
+)
+def test_a_request_no_route_takes_is_a_traced_problem(
+    shared_receiver: OtlpReceiver,
+    gateway: str,
+    method: str,
+    path: str,
+    status: int,
+    allow: str | None,
+) -> None:
+    before = _user_count(gateway)
+    answer = httpx.request(method, f"{gateway}{path}", headers={"x-request-id": "r-unrouted"})
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == status
+    assert answer.headers.get("allow") == allow
+    assert answer.headers["x-request-id"] == "r-unrouted"
+    trace_id = _assert_traced(answer)
+    (span,) = poll_until(
+        lambda: shared_receiver.spans(trace_id), bool, timeout=15, what="the SERVER span"
+    )
+    # No route: the span is named after the method, with no http.route.
+    assert (span.kind, span.name, span.attributes["http.status_code"]) == ("SERVER", method, status)
+    assert "http.route" not in span.attributes
+    assert _user_count(gateway) == before
+
+
+def test_options_names_the_methods_of_a_path(gateway: str) -> None:
+    answer = httpx.options(f"{gateway}/api/users/1")
+    assert answer.status_code == 204
+    assert answer.headers["allow"] == "DELETE, GET, HEAD"
+    _assert_traced(answer)
+
+
+def test_head_on_a_get_route_is_its_get_without_a_body(gateway: str) -> None:
+    get = httpx.get(f"{gateway}/api/users?limit=1")
+    head = httpx.head(f"{gateway}/api/users?limit=1", headers={"x-request-id": "r-head"})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["x-request-id"] == "r-head"
+    _assert_traced(head)
+    # /health has no span (an excluded path), but its request id all the same.
+    health = httpx.head(f"{gateway}/health")
+    assert health.status_code == 200
+    assert GENERATED_ID.fullmatch(health.headers["x-request-id"])
+
+
+@pytest.mark.xfail(
+    reason="Cello routes only GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS; it answers "
+    "any other method itself: a 404 in application/json, no traceparent",
+    strict=True,
+)
+def test_a_method_cello_cannot_route_is_a_traced_problem(gateway: str) -> None:
+    answer = httpx.request("BREW", f"{gateway}/api/users")
     assert answer.headers["content-type"] == "application/problem+json"
     _assert_traced(answer)
 

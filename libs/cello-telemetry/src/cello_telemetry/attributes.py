@@ -78,15 +78,16 @@ class HttpSemconv(enum.Enum):
 def server_request(
     mode: HttpSemconv,
     method: str,
-    route: str,
+    route: str | None,
     path: str,
     query: Mapping[str, str],
     headers: Mapping[str, str],
 ) -> dict[str, AttributeValue]:
-    """What is known of a request when its SERVER span starts."""
+    """What is known of a request when its SERVER span starts (``route`` ``None``: no route
+    took it)."""
     host = headers.get("host", "")
     name, port = _split_host(host)
-    out: dict[str, AttributeValue] = {http.HTTP_ROUTE: route}
+    out: dict[str, AttributeValue] = {http.HTTP_ROUTE: route} if route else {}
     length = headers.get("content-length")
     size = int(length) if length is not None and length.isdigit() else None
     redacted = redact_query(query)

@@ -62,7 +62,7 @@ class Exchange:
     __slots__ = ("_context_token", "_id_token", "_mode", "_request", "_rid", "_route", "_span",
                  "_start")  # fmt: skip
 
-    def __init__(self, edge: Edge, request: Request, route: str) -> None:
+    def __init__(self, edge: Edge, request: Request, route: str | None) -> None:
         self._start = time.perf_counter()
         self._request = request
         self._route = route
@@ -88,9 +88,9 @@ class Exchange:
         if self._rid is not None:
             attributes[attr.REQUEST_ID] = self._rid
         attributes.update(edge.baggage.attributes(parent))
-        self._span = telemetry.tracer.start_span(
-            f"{request.method} {route}", parent, SpanKind.SERVER, attributes, links
-        )
+        # Without a route (a request no route took) the span is named after the method.
+        name = f"{request.method} {route}" if route else request.method
+        self._span = telemetry.tracer.start_span(name, parent, SpanKind.SERVER, attributes, links)
         self._context_token = otel_context.attach(trace.set_span_in_context(self._span, parent))
 
     def fail(self, exc: Exception) -> Response:
@@ -123,7 +123,7 @@ class Exchange:
                 logger.info(
                     "%s %s %d",
                     self._request.method,
-                    self._route,
+                    self._route or "(no route)",
                     status,
                     extra={"duration_ms": round((time.perf_counter() - self._start) * 1000, 3)},
                 )
