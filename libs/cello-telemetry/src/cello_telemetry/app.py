@@ -186,16 +186,17 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         """Cello's ``run``, once every request the router can send us is routed to the edge.
 
         Added here, after the service registered its own routes: ``HEAD`` for each
-        ``GET`` route without one (the server sends no body), and for each method a
-        catch-all route, on ``/`` and on each route with a trailing slash, whose answer
-        is a 404 or 405 problem (see :func:`cello_telemetry.routing.unrouted_handler`).
-        A route the router refuses as a conflict with one of the app's own is skipped.
+        ``GET`` route without one (the server sends no body), and a fallback, for each
+        method that has no route of its own there, on ``/``, on a catch-all below ``/``,
+        and on each route's path, that path with a trailing slash and a catch-all below
+        it. The fallback answers a 404 or 405 problem (see
+        :func:`cello_telemetry.routing.unrouted_handler`). A route the router refuses as
+        a conflict with one of the app's own is skipped.
         """
-        self.route_unrouted()
+        self._route_unrouted()
         super().run(*args, **kwargs)
 
-    def route_unrouted(self) -> None:
-        """Add the ``HEAD`` and catch-all routes of :meth:`run` now (once; tests call it)."""
+    def _route_unrouted(self) -> None:
         if self._unrouted_added:
             return
         self._unrouted_added = True
