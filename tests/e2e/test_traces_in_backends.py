@@ -24,6 +24,8 @@ from support.chain import (
 )
 from support.traces import Node, server_spans, span_id_of, trace_id_of
 
+USERS_URL = "http://127.0.0.1:8001"
+
 
 def _ids(tree: Node) -> set[tuple[str, str | None]]:
     return {(node.span.span_id, node.span.parent_id) for node in tree.walk()}
@@ -78,9 +80,11 @@ def test_not_found_trace_has_client_errors_and_clean_server_spans(gateway_url: s
 
 
 def test_sampled_out_request_never_reaches_either_backend(gateway_url: str) -> None:
+    # users trusts its caller's sampled flag; the gateway, the public edge, does not
+    # (tests/integration/test_one_trace.py).
     unsampled = uuid.uuid4().hex
     response = httpx.get(
-        f"{gateway_url}/api/users",
+        f"{USERS_URL}/users",
         headers={"traceparent": f"00-{unsampled}-00f067aa0ba902b7-00"},
     )
     assert response.status_code == 200

@@ -16,7 +16,8 @@ import httpx
 import pytest
 from faulttools import TRACEPARENT_RE, Chain, header_lines, raw_request
 
-from support.traces import trace_id_of
+from support.otlp import OtlpReceiver
+from support.traces import poll_until, trace_id_of
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 SPAN_ID = "b7ad6b7169203331"
@@ -43,6 +44,13 @@ def gateway(shared_chain: Chain) -> Iterator[str]:
                 json.loads(line)
 
 
+@pytest.fixture(scope="module")
+def users(shared_chain: Chain) -> str:
+    """users trusts its caller's trace context (the gateway does not): the tests that a
+    context is continued despite bad neighbours go to users directly."""
+    return shared_chain.url("users")
+
+
 def _user_count(gateway: str) -> int:
     total: int = httpx.get(f"{gateway}/api/users?limit=1").json()["total"]
     return total
@@ -58,6 +66,21 @@ def _assert_traced(answer: httpx.Response) -> str:
 
 
 # -- trace context and baggage -----------------------------------------------------
+# At the gateway no traceparent is continued (it is a link on a new trace); users,
+# which trusts its callers, shows what a valid, invalid or mangled context does.
+
+
+@pytest.mark.parametrize("flags", ["00", "01"])
+def test_the_gateway_starts_its_own_sampled_trace_whatever_the_client_sends(
+    gateway: str, flags: str
+) -> None:
+    answer = httpx.get(
+        f"{gateway}/api/users?limit=1", headers={"traceparent": f"00-{TRACE_ID}-{SPAN_ID}-{flags}"}
+    )
+    assert answer.status_code == 200
+    assert _assert_traced(answer) != TRACE_ID
+    assert answer.headers["traceparent"].endswith("-03")
+
 
 NEW_TRACE = {
     "garbage": "garbage",
@@ -75,15 +98,15 @@ NEW_TRACE = {
 
 
 @pytest.mark.parametrize("value", NEW_TRACE.values(), ids=NEW_TRACE.keys())
-def test_invalid_traceparent_starts_a_new_trace(gateway: str, value: str) -> None:
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers={"traceparent": value})
+def test_invalid_traceparent_starts_a_new_trace(users: str, value: str) -> None:
+    answer = httpx.get(f"{users}/users?limit=1", headers={"traceparent": value})
     assert answer.status_code == 200
     assert _assert_traced(answer) != TRACE_ID
 
 
-def test_future_version_traceparent_is_continued(gateway: str) -> None:
+def test_future_version_traceparent_is_continued(users: str) -> None:
     future = f"cc-{TRACE_ID}-{SPAN_ID}-01-what-the-future-holds"
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers={"traceparent": future})
+    answer = httpx.get(f"{users}/users?limit=1", headers={"traceparent": future})
     assert answer.status_code == 200
     assert _assert_traced(answer) == TRACE_ID
 
@@ -97,8 +120,8 @@ def test_future_version_traceparent_is_continued(gateway: str) -> None:
     ],
     ids=["non-ascii flags", "arabic-indic digits", "invalid utf-8"],
 )
-def test_non_ascii_traceparent_starts_a_new_trace(gateway: str, value: bytes) -> None:
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers={"traceparent": value})
+def test_non_ascii_traceparent_starts_a_new_trace(users: str, value: bytes) -> None:
+    answer = httpx.get(f"{users}/users?limit=1", headers={"traceparent": value})
     assert answer.status_code == 200
     assert _assert_traced(answer) != TRACE_ID
 
@@ -114,9 +137,9 @@ BAD_TRACESTATE = {
 
 
 @pytest.mark.parametrize("value", BAD_TRACESTATE.values(), ids=BAD_TRACESTATE.keys())
-def test_bad_tracestate_keeps_the_trace(gateway: str, value: str) -> None:
+def test_bad_tracestate_keeps_the_trace(users: str, value: str) -> None:
     headers = {"traceparent": VALID, "tracestate": value}
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers=headers)
+    answer = httpx.get(f"{users}/users?limit=1", headers=headers)
     assert answer.status_code == 200
     assert _assert_traced(answer) == TRACE_ID
 
@@ -133,11 +156,14 @@ BAD_BAGGAGE = {
 
 
 @pytest.mark.parametrize("value", BAD_BAGGAGE.values(), ids=BAD_BAGGAGE.keys())
-def test_bad_baggage_is_harmless(gateway: str, value: str) -> None:
+def test_bad_baggage_is_harmless(gateway: str, users: str, value: str) -> None:
     headers = {"traceparent": VALID, "baggage": value}
-    answer = httpx.get(f"{gateway}/api/users?limit=1", headers=headers)
+    answer = httpx.get(f"{users}/users?limit=1", headers=headers)
     assert answer.status_code == 200
     assert _assert_traced(answer) == TRACE_ID
+    at_the_edge = httpx.get(f"{gateway}/api/users?limit=1", headers=headers)
+    assert at_the_edge.status_code == 200
+    assert _assert_traced(at_the_edge) != TRACE_ID
 
 
 def test_non_ascii_baggage_is_harmless(gateway: str) -> None:
@@ -277,6 +303,60 @@ def test_bad_body_is_a_4xx_problem_and_stores_nothing(
     assert _user_count(gateway) == before
 
 
+#: JSON that json.loads reads but nothing after it can take back: each class, as sent to
+#: every service directly (the gateway, users and db).
+UNREADABLE_JSON = {
+    "NaN": b'{"name": NaN, "email": "n@b.io"}',
+    "Infinity": b'{"name": Infinity, "email": "n@b.io"}',
+    "-Infinity": b'{"name": "Ada", "email": -Infinity}',
+    "huge exponent": b'{"name": 1e999, "email": "n@b.io"}',
+    "huge integer": b'{"name": ' + b"9" * 5000 + b', "email": "n@b.io"}',
+    "lone surrogate": b'{"name": "a\\ud800b", "email": "n@b.io"}',
+    "surrogate in a member name": b'{"name": "Ada", "email": "n@b.io", "\\udc00": 1}',
+    "duplicate member": b'{"name": "Ada", "email": "dup@b.io", "name": "Eve"}',
+    "8000 nested [": b"[" * 8000 + b"]" * 8000,
+    "2500 nested objects": b'{"a":' * 2500 + b"1" + b"}" * 2500,
+    "33 levels": b'{"name": ' + b"[" * 33 + b"]" * 33 + b', "email": "n@b.io"}',
+}
+#: Well-formed JSON with values the rules (users) or the columns (db) refuse.
+UNSTORABLE = {
+    "NUL in name": ({"name": "A\x00da", "email": "nul@example.com"}, 422),
+    "huge float name": ({"name": 1.7e308, "email": "f@example.com"}, 422),
+    "nested name": ({"name": {"first": "Ada"}, "email": "n@example.com"}, 422),
+    "255-char email": ({"name": "Ada", "email": "a" * 243 + "@example.com"}, 422),
+    "empty name": ({"name": "", "email": "e@example.com"}, 422),
+}
+SERVICE_PATHS = {"gateway": "/api/users", "users": "/users", "db": "/users"}
+
+
+@pytest.mark.parametrize("service", SERVICE_PATHS)
+@pytest.mark.parametrize("body", UNREADABLE_JSON.values(), ids=UNREADABLE_JSON.keys())
+def test_json_nothing_can_send_on_is_a_400_problem_at_every_service(
+    shared_chain: Chain, gateway: str, service: str, body: bytes
+) -> None:
+    before = _user_count(gateway)
+    url = f"{shared_chain.url(service)}{SERVICE_PATHS[service]}"
+    answer = httpx.post(url, content=body, headers=JSON)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == 400
+    _assert_traced(answer)
+    assert _user_count(gateway) == before
+
+
+@pytest.mark.parametrize("service", SERVICE_PATHS)
+@pytest.mark.parametrize(("body", "status"), UNSTORABLE.values(), ids=UNSTORABLE.keys())
+def test_values_nothing_can_store_are_a_4xx_problem_at_every_service(
+    shared_chain: Chain, gateway: str, service: str, body: dict[str, object], status: int
+) -> None:
+    before = _user_count(gateway)
+    answer = httpx.post(f"{shared_chain.url(service)}{SERVICE_PATHS[service]}", json=body)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    _assert_traced(answer)
+    assert _user_count(gateway) == before
+
+
 def test_body_over_the_server_limit_is_refused(gateway: str) -> None:
     before = _user_count(gateway)
     body = json.dumps({"name": "A" * 2 * 1024 * 1024, "email": "huge@example.com"})
@@ -292,6 +372,81 @@ def test_body_over_the_server_limit_is_refused(gateway: str) -> None:
 def test_body_over_the_server_limit_is_a_traced_problem(gateway: str) -> None:
     body = json.dumps({"name": "A" * 2 * 1024 * 1024, "email": "huge@example.com"})
     answer = httpx.post(f"{gateway}/api/users", content=body, headers=JSON)
+    assert answer.headers["content-type"] == "application/problem+json"
+    _assert_traced(answer)
+
+
+# -- requests no route takes ------------------------------------------------------------
+
+UNROUTED = {
+    "unknown path": ("GET", "/nope", 404, None),
+    "deep unknown path": ("POST", "/a/b/c", 404, None),
+    "root": ("GET", "/", 404, None),
+    "trailing slash": ("GET", "/api/users/", 404, None),
+    "trailing slash after an id": ("DELETE", "/api/users/1/", 404, None),
+    "below a route": ("PUT", "/api/users/1/x", 404, None),
+    "wrong method on an id": ("PUT", "/api/users/1", 405, "DELETE, GET, HEAD"),
+    "wrong method on the list": ("DELETE", "/api/users", 405, "GET, HEAD, POST"),
+    "wrong method on the document": ("POST", "/openapi.json", 405, "GET, HEAD"),
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"), UNROUTED.values(), ids=UNROUTED.keys()
+)
+def test_a_request_no_route_takes_is_a_traced_problem(
+    shared_receiver: OtlpReceiver,
+    gateway: str,
+    method: str,
+    path: str,
+    status: int,
+    allow: str | None,
+) -> None:
+    before = _user_count(gateway)
+    answer = httpx.request(method, f"{gateway}{path}", headers={"x-request-id": "r-unrouted"})
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == status
+    assert answer.headers.get("allow") == allow
+    assert answer.headers["x-request-id"] == "r-unrouted"
+    trace_id = _assert_traced(answer)
+    (span,) = poll_until(
+        lambda: shared_receiver.spans(trace_id), bool, timeout=15, what="the SERVER span"
+    )
+    # No route: the span is named after the method, with no http.route.
+    assert (span.kind, span.name, span.attributes["http.status_code"]) == ("SERVER", method, status)
+    assert "http.route" not in span.attributes
+    assert _user_count(gateway) == before
+
+
+def test_options_names_the_methods_of_a_path(gateway: str) -> None:
+    answer = httpx.options(f"{gateway}/api/users/1")
+    assert answer.status_code == 204
+    assert answer.headers["allow"] == "DELETE, GET, HEAD"
+    _assert_traced(answer)
+
+
+def test_head_on_a_get_route_is_its_get_without_a_body(gateway: str) -> None:
+    get = httpx.get(f"{gateway}/api/users?limit=1")
+    head = httpx.head(f"{gateway}/api/users?limit=1", headers={"x-request-id": "r-head"})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["x-request-id"] == "r-head"
+    _assert_traced(head)
+    # /health has no span (an excluded path), but its request id all the same.
+    health = httpx.head(f"{gateway}/health")
+    assert health.status_code == 200
+    assert GENERATED_ID.fullmatch(health.headers["x-request-id"])
+
+
+@pytest.mark.xfail(
+    reason="Cello routes only GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS; it answers "
+    "any other method itself: a 404 in application/json, no traceparent",
+    strict=True,
+)
+def test_a_method_cello_cannot_route_is_a_traced_problem(gateway: str) -> None:
+    answer = httpx.request("BREW", f"{gateway}/api/users")
     assert answer.headers["content-type"] == "application/problem+json"
     _assert_traced(answer)
 

@@ -89,33 +89,58 @@ def test_not_found_is_one_trace_with_client_errors(
             assert span.error, span.name
 
 
-def test_caller_trace_is_continued_and_unsampled_caller_is_followed(
-    gateway_url: str, receiver: OtlpReceiver
+@pytest.mark.parametrize("flags", ["01", "00"])
+def test_the_public_edge_starts_its_own_trace_linked_to_the_callers(
+    gateway_url: str, receiver: OtlpReceiver, flags: str
 ) -> None:
-    caller_trace = uuid.uuid4().hex
-    sampled = httpx.get(
+    caller_trace, caller_span = uuid.uuid4().hex, "00f067aa0ba902b7"
+    answer = httpx.get(
         f"{gateway_url}/api/users",
-        headers={"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01", "x-request-id": "c-1"},
+        headers={"traceparent": f"00-{caller_trace}-{caller_span}-{flags}", "x-request-id": "c-1"},
     )
-    assert sampled.status_code == 200
-    assert trace_id_of(sampled.headers["traceparent"]) == caller_trace
-    assert sampled.headers["x-request-id"] == "c-1"
+    assert answer.status_code == 200
+    assert answer.headers["x-request-id"] == "c-1"
+    trace_id = trace_id_of(answer.headers["traceparent"])
+    assert trace_id != caller_trace
+    assert answer.headers["traceparent"].endswith("-03")  # sampled: flags 00 switch nothing off
 
-    unsampled_trace = uuid.uuid4().hex
-    unsampled = httpx.get(
-        f"{gateway_url}/api/users",
-        headers={"traceparent": f"00-{unsampled_trace}-00f067aa0ba902b7-00"},
-    )
-    assert unsampled.status_code == 200
-    assert unsampled.headers["traceparent"].startswith(f"00-{unsampled_trace}-")
-    assert unsampled.headers["traceparent"].endswith("-00")
+    expected = expected_tree("GET", "/api/users", "/users", sql=("SELECT", "SELECT"))
+    tree = wait_for_trace(receiver, trace_id, span_count(expected))
+    assert tree.shape() == expected  # a span in every service
+    assert tree.span.parent_id is None
+    assert tree.span.links == ((caller_trace, caller_span),)
+    assert receiver.spans(caller_trace) == []
 
-    # Each service exports in order, so once a later sampled trace is complete,
-    # anything the unsampled request had produced would have arrived too.
-    marker = httpx.get(f"{gateway_url}/api/users/1")
-    wait_for_trace(receiver, trace_id_of(marker.headers["traceparent"]), 7)
+
+def test_a_trusting_gateway_continues_the_callers_trace_and_follows_unsampled(
+    receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    """``TRUST_INCOMING_TRACE=1``: the gateway behaves as users and db always do."""
+    with running_chain(receiver, tmp_path, {"TRUST_INCOMING_TRACE": "1"}) as url:
+        caller_trace = uuid.uuid4().hex
+        sampled = httpx.get(
+            f"{url}/api/users",
+            headers={"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"},
+        )
+        assert sampled.status_code == 200
+        assert trace_id_of(sampled.headers["traceparent"]) == caller_trace
+
+        unsampled_trace = uuid.uuid4().hex
+        unsampled = httpx.get(
+            f"{url}/api/users",
+            headers={"traceparent": f"00-{unsampled_trace}-00f067aa0ba902b7-00"},
+        )
+        assert unsampled.status_code == 200
+        assert unsampled.headers["traceparent"].startswith(f"00-{unsampled_trace}-")
+        assert unsampled.headers["traceparent"].endswith("-00")
+
+        # Each service exports in order, so once a later sampled trace is complete,
+        # anything the unsampled request had produced would have arrived too.
+        marker = httpx.get(f"{url}/api/users/1")
+        wait_for_trace(receiver, trace_id_of(marker.headers["traceparent"]), 7)
     tree = wait_for_trace(receiver, caller_trace, 8, remote_parent="00f067aa0ba902b7")
     assert tree.shape() == expected_tree("GET", "/api/users", "/users", sql=("SELECT", "SELECT"))
+    assert tree.span.links == ()
     assert receiver.spans(unsampled_trace) == []
 
 
@@ -146,3 +171,25 @@ def test_sql_spans_on_postgresql_under_the_database_semconv_opt_in(
     assert insert.attributes["db.namespace"] == database.name
     assert insert.attributes["db.query.text"].startswith("INSERT INTO users")
     assert email not in insert.attributes["db.query.text"]  # values stay bound parameters
+
+
+def test_no_query_value_reaches_any_exported_span(gateway_url: str, receiver: OtlpReceiver) -> None:
+    canary = f"canary-{uuid.uuid4().hex[:12]}"
+    query = {"limit": "2", "token": canary, "email": f"{canary}@example.com"}
+    answers = [
+        httpx.get(f"{gateway_url}/api/users", params=query),
+        httpx.get(f"{gateway_url}/api/users/1", params={"session": canary}),
+        httpx.get(f"{gateway_url}/api/users", params={"limit": canary}),  # a 400
+    ]
+    trees = []
+    for answer, spans in zip(answers, (8, 7, 1), strict=True):
+        assert answer.status_code < 500, answer.text
+        trees.append(wait_for_trace(receiver, trace_id_of(answer.headers["traceparent"]), spans))
+    for span in receiver.spans():
+        assert canary not in repr((span.name, span.attributes, span.events)), span
+    # The names stay, as the URL conventions show a redacted query.
+    assert (
+        trees[0]
+        .span.attributes["http.url"]
+        .endswith("/api/users?email=REDACTED&limit=REDACTED&token=REDACTED")
+    )

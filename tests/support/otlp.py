@@ -91,6 +91,9 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
                             },
                             error=span.status.code == trace_pb2.Status.STATUS_CODE_ERROR,
                             events=tuple(event.name for event in span.events),
+                            links=tuple(
+                                (link.trace_id.hex(), link.span_id.hex()) for link in span.links
+                            ),
                         )
                     )
         with self._lock:

@@ -29,6 +29,7 @@ class Span:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     error: bool = False
     events: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()  # (trace id, span id) of each linked span
     start_us: int = 0  # start, microseconds since the epoch (0 where not known)
     duration_us: int = 0
 

@@ -40,6 +40,28 @@ def test_other_urls_are_refused_naming_the_drivers(
     assert "s3cret" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql+asyncpg://cello:p@ss@w0rd-tail@db.example:5432/users", "%40"),
+        ("postgresql+asyncpg://cello:p@ss@w0rd-tail@db.example/users", "%40"),
+        ("postgresql+asyncpg://cello:w0rd-tail@db.example:five/users", "port must be a number"),
+        ("postgresql+asyncpg://cello:w0rd-tail@db.example:-1/users", "port must be a number"),
+    ],
+    ids=["@ in password", "@ in password, no port", "non-numeric port", "negative port"],
+)
+def test_malformed_url_is_refused_showing_only_the_scheme(
+    monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(ConfigError, match=says) as raised:
+        Settings.from_env()
+    message = str(raised.value)
+    assert "w0rd-tail" not in message
+    assert "db.example" not in message
+    assert message.startswith("DATABASE_URL (postgresql+asyncpg://...)")
+
+
 def test_pool_and_timeout_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_TIMEOUT", "DB_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)

@@ -128,7 +128,7 @@ def test_server_span_carries_the_documented_attribute_table(items) -> None:
     assert dict(span.attributes or {}) == {
         "http.method": "POST",
         "http.route": "/items/{id}",
-        "http.url": "http://api.example:8080/items/42?verbose=1",
+        "http.url": "http://api.example:8080/items/42?verbose=REDACTED",
         "http.status_code": 201,
         "http.request_content_length": 17,
         "http.response_content_length": len(b'{"id":42}'),
@@ -144,6 +144,35 @@ def test_request_content_length_is_omitted_when_not_a_number(items) -> None:
     assert "http.request_content_length" not in attributes
     assert attributes["net.host.name"] == "h"
     assert attributes["http.url"] == "http://h/items/7"
+
+
+CANARY = "canary-5e1f"
+
+
+@pytest.mark.parametrize(
+    ("opt_in", "names"),
+    [("", ("http.url",)), ("http", ("url.query",)), ("http/dup", ("http.url", "url.query"))],
+)
+def test_no_query_value_reaches_the_span_in_any_semconv_mode(
+    make_app, monkeypatch, opt_in: str, names: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
+    traced = make_app()
+
+    @traced.app.get("/items")
+    def items(request: Request) -> dict[str, int]:
+        return {"ok": 1}
+
+    query = {"token": CANARY, "limit": "5", f"{CANARY}@example.com": "1", "e": f"{CANARY}@x.io"}
+    traced.call("GET", "/items", Request("GET", "/items", query=query, headers={"host": "h"}))
+
+    span = only(traced.spans())
+    attributes = dict(span.attributes or {})
+    shown = "REDACTED=REDACTED&e=REDACTED&limit=REDACTED&token=REDACTED"
+    for name in names:
+        assert attributes[name].endswith(shown), (name, attributes[name])
+    exported = json.dumps([span.name, attributes, [e.attributes for e in span.events]])
+    assert CANARY not in exported
 
 
 @pytest.mark.parametrize("host", ["[::1]:8000", "[::1]"])
@@ -266,6 +295,65 @@ def test_invalid_incoming_traceparent_starts_a_new_trace(items, bad: str) -> Non
     trace_hex, span_hex = traceparent_of(span)
     assert trace_hex != TRACE_HEX
     assert response_traceparent(response)[1:3] == (trace_hex, span_hex)
+
+
+@pytest.mark.parametrize("incoming", [SAMPLED_PARENT, UNSAMPLED_PARENT], ids=["01", "00"])
+def test_untrusted_traceparent_is_a_link_on_a_new_sampled_root(items, incoming: str) -> None:
+    items.app.trust_incoming_trace(False)
+    headers = {"traceparent": incoming, "tracestate": "vendor=abc", "baggage": "k=v"}
+    seen: dict[str, str | None] = {}
+
+    @items.app.get("/baggage")
+    def read_baggage(request: Request) -> dict[str, str]:
+        value = baggage.get_baggage("k")
+        seen["k"] = value if isinstance(value, str) else None
+        return {}
+
+    response = items.call("GET", "/baggage", get("/baggage", headers=headers))
+
+    span = only(items.spans())
+    assert span.parent is None
+    trace_hex, span_hex = traceparent_of(span)
+    assert trace_hex != TRACE_HEX
+    assert len(span.context.trace_state) == 0
+    (link,) = span.links
+    assert (f"{link.context.trace_id:032x}", f"{link.context.span_id:016x}") == (
+        TRACE_HEX,
+        PARENT_HEX,
+    )
+    assert link.context.is_remote is True
+    assert response_traceparent(response) == ("00", trace_hex, span_hex, "03")
+    assert seen == {"k": "v"}  # baggage is taken either way
+
+
+def test_untrusted_sampled_traceparent_does_not_override_the_own_sampler(make_app) -> None:
+    traced = make_app(sampling_rate=0.0)
+    traced.app.trust_incoming_trace(False)
+
+    @traced.app.get("/x")
+    def x(request: Request) -> dict[str, int]:
+        return {"ok": 1}
+
+    response = traced.call("GET", "/x", get("/x", headers={"traceparent": SAMPLED_PARENT}))
+
+    assert traced.spans() == []
+    assert response_traceparent(response)[1] != TRACE_HEX
+
+
+def test_untrusted_invalid_traceparent_gets_no_link(items) -> None:
+    items.app.trust_incoming_trace(False)
+    items.call("GET", "/items/{id}", get(headers={"traceparent": f"00-{'0' * 32}-{PARENT_HEX}-01"}))
+
+    assert only(items.spans()).links == ()
+
+
+def test_trusted_is_the_default_and_can_be_set_back(items) -> None:
+    items.app.trust_incoming_trace(False).trust_incoming_trace(True)
+    items.call("GET", "/items/{id}", get(headers={"traceparent": SAMPLED_PARENT}))
+
+    span = only(items.spans())
+    assert traceparent_of(span)[0] == TRACE_HEX
+    assert span.links == ()
 
 
 @pytest.mark.parametrize(

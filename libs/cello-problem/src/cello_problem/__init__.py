@@ -11,13 +11,23 @@ project ``cello_telemetry.App``) answers it with :func:`problem_response`. The r
 """
 
 from .errors import PROBLEM_JSON, HTTPError, problem_response
-from .payload import MAX_BODY_BYTES, MAX_ID, path_id, query_int, read_json_object
+from .payload import (
+    MAX_BODY_BYTES,
+    MAX_DEPTH,
+    MAX_ID,
+    loads_strict,
+    path_id,
+    query_int,
+    read_json_object,
+)
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "MAX_DEPTH",
     "MAX_ID",
     "PROBLEM_JSON",
     "HTTPError",
+    "loads_strict",
     "path_id",
     "problem_response",
     "query_int",

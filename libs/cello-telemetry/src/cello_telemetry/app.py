@@ -6,10 +6,17 @@ and Cello has no Python middleware hook. So this subclass wraps every handler as
 registered (``route``, the verb decorators, ``head``, ``options`` and blueprints) in the
 service's edge: :mod:`.routing` builds the handler, :mod:`.exchange` runs each request
 in its SERVER span, :mod:`.responses` answers it.
+
+Cello answers a request no route matches itself (a 404 in ``application/json``, no
+headers of ours). So when the app starts to serve, :meth:`App.run` adds what its router
+allows to route to the edge too: ``HEAD`` for each ``GET`` route, and catch-all routes
+that answer an unknown path (a trailing slash included) with a 404 problem and a wrong
+method with a 405 problem and ``Allow``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, Self
@@ -19,13 +26,17 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from .config import OpenTelemetryConfig
 from .exchange import Edge
-from .routing import Handler, traced_handler
+from .routing import Handler, traced_handler, unrouted_handler
 from .telemetry import Telemetry
 
 #: The methods Cello can route; it would ignore any other silently.
 METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 Register = Callable[..., Callable[[Handler], Any]]
+
+# Cello's router (matchit) names a catch-all parameter with "*"; it matches one or more
+# characters, so "/" needs a route of its own.
+_CATCH_ALL = "/*unrouted"
 
 
 class App(cello.App):  # type: ignore[misc]  # cello ships no type information
@@ -39,6 +50,9 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         super().__init__()
         self._edge = Edge()
         self._handlers: dict[tuple[str, str], Handler] = {}
+        self._blocking: dict[tuple[str, str], bool | None] = {}
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        self._unrouted_added = False
 
     # -- the documented Cello API -------------------------------------------------
 
@@ -85,6 +99,20 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         anything else, like an absent header, leaves the caller's baggage as it is.
         """
         self._edge.baggage.headers[header.lower()] = key
+        return self
+
+    def trust_incoming_trace(self, trusted: bool) -> Self:
+        """Whether a request's ``traceparent`` decides its SERVER span's parent and sampling.
+
+        ``True`` (the default) suits a service whose callers are your own services:
+        the span continues the caller's trace and follows its sampled flag. At a public
+        edge pass ``False``, as OpenTelemetry advises for untrusted callers: each
+        request starts a new trace, sampled by this service's own sampler, and the
+        caller's span context is kept as a link on the SERVER span. So no client can
+        switch tracing off with flags ``00``, or add spans to a trace it names.
+        Baggage is taken either way (see :meth:`record_baggage`).
+        """
+        self._edge.trust_incoming_trace = trusted
         return self
 
     @property
@@ -154,6 +182,63 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
             "pass it to each route as guards=[...] instead"
         )
 
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """Cello's ``run``, once every request the router can send us is routed to the edge.
+
+        Added here, after the service registered its own routes: ``HEAD`` for each
+        ``GET`` route without one (the server sends no body), and a fallback, for each
+        method that has no route of its own there, on ``/``, on a catch-all below ``/``,
+        and on each route's path, that path with a trailing slash and a catch-all below
+        it. The fallback answers a 404 or 405 problem (see
+        :func:`cello_telemetry.routing.unrouted_handler`). A route the router refuses as
+        a conflict with one of the app's own is skipped.
+        """
+        self._route_unrouted()
+        super().run(*args, **kwargs)
+
+    def _route_unrouted(self) -> None:
+        if self._unrouted_added:
+            return
+        self._unrouted_added = True
+        for method, path in list(self._handlers):
+            if method == "GET" and ("HEAD", path) not in self._handlers:
+                self._add("HEAD", path, self._handlers[method, path], self._blocking[method, path])
+        # The router does not fall back from a route's prefix to a catch-all, so each of
+        # the app's paths gets the fallback for the other methods, and one beneath it.
+        fallback = unrouted_handler(self._edge, self._allowed)
+        paths = {path for _, path in self._handlers}
+        extra = [_CATCH_ALL, "/"]
+        for path in sorted(paths):
+            extra.append(path)
+            if not path.endswith("/") and "*" not in path:
+                extra += [f"{path}/", f"{path}{_CATCH_ALL}"]
+        for path in extra:
+            for method in sorted(METHODS):
+                if (method, path) not in self._handlers:
+                    self._add(method, path, fallback, None, track=False)
+
+    def _add(
+        self, method: str, path: str, handler: Handler, blocking: bool | None, track: bool = True
+    ) -> None:
+        try:
+            super().route(path, methods=[method], blocking=blocking)(handler)
+        except ValueError:  # the router's conflict with a route of the app's own
+            return
+        if track:
+            self._handlers[method, path] = handler
+            self._blocking[method, path] = blocking
+
+    def _allowed(self, path: str) -> list[str]:
+        """The methods the app's own routes serve on ``path``."""
+        methods = []
+        for method, route in self._handlers:
+            pattern = self._patterns.get(route)
+            if pattern is None:
+                pattern = self._patterns[route] = _route_pattern(route)
+            if pattern.fullmatch(path):
+                methods.append(method)
+        return methods
+
     def handler_for(self, method: str, route: str) -> Handler:
         """The handler for ``METHOD route`` as Cello calls it, the edge included.
 
@@ -173,6 +258,7 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
             wrapped = traced_handler(self._edge, path, handler, guards=guards, body=body)
             for method in methods:
                 self._handlers[method, path] = wrapped
+                self._blocking[method, path] = options.get("blocking")
             cello_register(wrapped)
             return handler
 
@@ -181,3 +267,16 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
     async def _shutdown_telemetry(self) -> None:
         if self._edge.telemetry is not None:
             self._edge.telemetry.shutdown()
+
+
+def _route_pattern(route: str) -> re.Pattern[str]:
+    """The paths a Cello route matches: ``{name}`` one segment, ``*name`` the rest."""
+    segments = []
+    for segment in route.split("/"):
+        if segment.startswith("{") and segment.endswith("}"):
+            segments.append("[^/]+")
+        elif segment.startswith("*"):
+            segments.append(".+")
+        else:
+            segments.append(re.escape(segment))
+    return re.compile("/".join(segments))

@@ -7,11 +7,17 @@ contrib instrumentations (httpx, SQLAlchemy): ``http`` gives the stable names
 (``http.request.method``, ``url.path``, ``server.address``...), ``http/dup`` both, and
 ``http/dup`` wins when both are listed. Every name comes from
 ``opentelemetry-semantic-conventions``; our own attributes share the ``request.`` prefix.
+
+A query string is the client's, and may carry a token or an e-mail address. So in every
+mode ``http.url`` and ``url.query`` keep its parameter names and replace every value
+with ``REDACTED``, the form the URL conventions show for sensitive values
+(``q=REDACTED&v=REDACTED``); a name that is not a short plain token is redacted too.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlencode
@@ -31,7 +37,18 @@ REQUEST_ID: Final = "request.id"
 BAGGAGE_PREFIX: Final = "baggage."
 """Prefix of the attributes that record chosen W3C baggage entries."""
 
-__all__ = ["BAGGAGE_PREFIX", "PEER_SERVICE", "REQUEST_ID", "HttpSemconv"]
+REDACTED: Final = "REDACTED"
+"""What a span shows in place of a query parameter's value (and of a name unlike a token)."""
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+__all__ = [
+    "BAGGAGE_PREFIX",
+    "PEER_SERVICE",
+    "REDACTED",
+    "REQUEST_ID",
+    "HttpSemconv",
+    "redact_query",
+]
 
 
 class HttpSemconv(enum.Enum):
@@ -61,20 +78,22 @@ class HttpSemconv(enum.Enum):
 def server_request(
     mode: HttpSemconv,
     method: str,
-    route: str,
+    route: str | None,
     path: str,
     query: Mapping[str, str],
     headers: Mapping[str, str],
 ) -> dict[str, AttributeValue]:
-    """What is known of a request when its SERVER span starts."""
+    """What is known of a request when its SERVER span starts (``route`` ``None``: no route
+    took it)."""
     host = headers.get("host", "")
     name, port = _split_host(host)
-    out: dict[str, AttributeValue] = {http.HTTP_ROUTE: route}
+    out: dict[str, AttributeValue] = {http.HTTP_ROUTE: route} if route else {}
     length = headers.get("content-length")
     size = int(length) if length is not None and length.isdigit() else None
+    redacted = redact_query(query)
     if mode.old:
         out[http_old.HTTP_METHOD] = method
-        out[http_old.HTTP_URL] = f"http://{host}{path}" + (f"?{urlencode(query)}" if query else "")
+        out[http_old.HTTP_URL] = f"http://{host}{path}" + (f"?{redacted}" if redacted else "")
         out[NET_HOST_NAME] = name
         if size is not None:
             out[http_old.HTTP_REQUEST_CONTENT_LENGTH] = size
@@ -82,14 +101,24 @@ def server_request(
         out[http.HTTP_REQUEST_METHOD] = method
         out[URL_SCHEME] = "http"
         out[URL_PATH] = path
-        if query:
-            out[URL_QUERY] = urlencode(query)
+        if redacted:
+            out[URL_QUERY] = redacted
         out[SERVER_ADDRESS] = name
         if port is not None:
             out[SERVER_PORT] = port
         if size is not None:
             out[http_old.HTTP_REQUEST_BODY_SIZE] = size
     return out
+
+
+def redact_query(query: Mapping[str, str]) -> str:
+    """``query`` as a span may show it: each name kept if a plain token, no value at all.
+
+    The names are sorted: Cello does not keep their order, and a span should not differ
+    from another only by it.
+    """
+    names = {name if _PLAIN_NAME.fullmatch(name) else REDACTED for name in query}
+    return urlencode(dict.fromkeys(sorted(names), REDACTED))
 
 
 def server_response(mode: HttpSemconv, status: int, length: int) -> dict[str, AttributeValue]:

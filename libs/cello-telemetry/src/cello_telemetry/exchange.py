@@ -3,19 +3,22 @@
 The span continues the caller's trace (the global propagator) or starts one, is named
 ``METHOD /route/{pattern}`` and is made through the OpenTelemetry API only, so it works
 under any tracer provider. Its status is ERROR for a 5xx only: a 4xx is the client's.
+An edge that does not trust its callers' trace context starts a new trace for every
+request instead, linked to the caller's span (see ``App.trust_incoming_trace``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from contextvars import Token
 from dataclasses import dataclass, field
 
 from cello import Request, Response
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from cello_problem import HTTPError, problem_response
 
@@ -36,6 +39,21 @@ class Edge:
     telemetry: Telemetry | None = None
     request_ids: bool = False
     baggage: BaggageRules = field(default_factory=BaggageRules)
+    trust_incoming_trace: bool = True
+
+    def incoming(self, headers: Mapping[str, str]) -> tuple[otel_context.Context, list[Link]]:
+        """The parent context of a request's SERVER span, and the links the span gets.
+
+        Trusted, the caller's span is the parent and its sampled flag is followed.
+        Untrusted, the parent is a new root, so this service's sampler decides, and
+        the caller's span context is only a link. Baggage is kept either way.
+        """
+        extracted = propagate.extract(headers)
+        if self.trust_incoming_trace:
+            return self.baggage.take_headers(headers, extracted), []
+        caller = trace.get_current_span(extracted).get_span_context()
+        root = trace.set_span_in_context(trace.INVALID_SPAN, extracted)
+        return self.baggage.take_headers(headers, root), [Link(caller)] if caller.is_valid else []
 
 
 class Exchange:
@@ -44,7 +62,7 @@ class Exchange:
     __slots__ = ("_context_token", "_id_token", "_mode", "_request", "_rid", "_route", "_span",
                  "_start")  # fmt: skip
 
-    def __init__(self, edge: Edge, request: Request, route: str) -> None:
+    def __init__(self, edge: Edge, request: Request, route: str | None) -> None:
         self._start = time.perf_counter()
         self._request = request
         self._route = route
@@ -63,16 +81,16 @@ class Exchange:
         if request.path in telemetry.settings.excluded_paths:
             return
         self._mode = telemetry.settings.http_semconv
-        parent = edge.baggage.take_headers(headers, propagate.extract(headers))
+        parent, links = edge.incoming(headers)
         attributes = attr.server_request(
             self._mode, request.method, route, request.path, request.query, headers
         )
         if self._rid is not None:
             attributes[attr.REQUEST_ID] = self._rid
         attributes.update(edge.baggage.attributes(parent))
-        self._span = telemetry.tracer.start_span(
-            f"{request.method} {route}", parent, SpanKind.SERVER, attributes
-        )
+        # Without a route (a request no route took) the span is named after the method.
+        name = f"{request.method} {route}" if route else request.method
+        self._span = telemetry.tracer.start_span(name, parent, SpanKind.SERVER, attributes, links)
         self._context_token = otel_context.attach(trace.set_span_in_context(self._span, parent))
 
     def fail(self, exc: Exception) -> Response:
@@ -105,7 +123,7 @@ class Exchange:
                 logger.info(
                     "%s %s %d",
                     self._request.method,
-                    self._route,
+                    self._route or "(no route)",
                     status,
                     extra={"duration_ms": round((time.perf_counter() - self._start) * 1000, 3)},
                 )

@@ -20,6 +20,8 @@ from cello import Request, Response
 from cello.guards import verify_guards
 from cello.validation import wrap_handler_with_body, wrap_handler_with_validation
 
+from cello_problem import HTTPError, problem_response
+
 from .exchange import Edge, Exchange
 from .responses import as_response, refused_body
 
@@ -112,3 +114,31 @@ def traced_handler(
         return exchange.finish(response)
 
     return traced
+
+
+def unrouted_handler(
+    edge: Edge, allowed: Callable[[str], Sequence[str]]
+) -> Callable[..., Response]:
+    """The answer to a request no route took, for Cello's catch-all routes.
+
+    ``allowed(path)`` names the methods the app's routes serve on ``path``: none is a
+    404 problem; otherwise ``OPTIONS`` is a 204 and any other method a 405 problem,
+    each with ``Allow``. The SERVER span is named after the method alone and has no
+    ``http.route``, as the HTTP conventions say for a request without a route.
+    """
+
+    def unrouted(request: Request) -> Response:
+        exchange = Exchange(edge, request, None)
+        methods = ", ".join(sorted(allowed(request.path)))
+        if not methods:
+            response = problem_response(HTTPError(404, "no route serves this path"), request.path)
+        elif request.method == "OPTIONS":
+            response = Response.no_content()
+        else:
+            error = HTTPError(405, f"this path answers {methods}")
+            response = problem_response(error, request.path)
+        if methods:
+            response.set_header("Allow", methods)
+        return exchange.finish(response)
+
+    return unrouted

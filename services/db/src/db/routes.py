@@ -16,6 +16,24 @@ _FIELDS = frozenset({"name", "email"})
 _MAX_LENGTH = {"name": 100, "email": 254}
 
 
+def stored_fields(body: dict[str, Any]) -> tuple[str, str]:
+    """The ``(name, email)`` of a new row, or 422 listing every field the table cannot take.
+
+    What makes a user valid is the users service's business; db checks only what its
+    columns can store on either database: a string of 1 to the column's length, without
+    NUL (which PostgreSQL text refuses).
+    """
+    errors = []
+    for field, limit in _MAX_LENGTH.items():
+        value = body.get(field)
+        if not isinstance(value, str) or not 0 < len(value) <= limit or "\x00" in value:
+            message = f"a string of 1 to {limit} characters, without NUL"
+            errors.append({"field": field, "message": message})
+    if errors:
+        raise HTTPError(422, "the row cannot be stored", extra={"errors": errors})
+    return body["name"], body["email"]
+
+
 def register(app: App, store: UserStore, scenarios: Scenarios) -> None:
     """Add db's routes to ``app``; each one first lets ``scenarios`` disturb it."""
 
@@ -23,12 +41,8 @@ def register(app: App, store: UserStore, scenarios: Scenarios) -> None:
     async def create_user(request: Request) -> Response:
         """Insert a user."""
         await scenarios.disturb()
-        body = read_json_object(request, _FIELDS)
-        for field, limit in _MAX_LENGTH.items():
-            value = body.get(field)
-            if not isinstance(value, str) or not 0 < len(value) <= limit:
-                raise HTTPError(422, f"{field} must be a string of 1 to {limit} characters")
-        return Response.json(await store.create(body["name"], body["email"]), status=201)
+        name, email = stored_fields(read_json_object(request, _FIELDS))
+        return Response.json(await store.create(name, email), status=201)
 
     @app.get("/users/{id}")
     async def get_user(request: Request) -> dict[str, Any]:

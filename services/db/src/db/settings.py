@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
 from cello_settings import ConfigError, env_float, env_int, env_str, host, port
 
 from .scenarios import DemoSettings
@@ -42,12 +45,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         url = env_str("DATABASE_URL", "sqlite+aiosqlite:///./data/users.db")
-        if not url.startswith(DRIVERS):
-            # Only the scheme: the rest of a URL may hold a password.
-            scheme = url.split("://", 1)[0] if "://" in url else "a URL without a scheme"
-            raise ConfigError(
-                f"DATABASE_URL must start with one of: {', '.join(DRIVERS)} (got {scheme})"
-            )
+        _parse_database_url(url)
         return cls(
             host=host(),
             port=port(8002),
@@ -56,3 +54,31 @@ class Settings:
             database_timeout=env_float("DATABASE_TIMEOUT", 1.0, minimum=0.1, maximum=60),
             demo=DemoSettings.from_env(),
         )
+
+
+def _parse_database_url(url: str) -> URL:
+    """``url`` parsed, or a :class:`ConfigError` that shows no more of it than the scheme.
+
+    The rest of a URL may hold a password, also when it is malformed: an ``@`` left
+    unencoded in a password makes the host start with the password's tail.
+    """
+    scheme = url.split("://", 1)[0] if "://" in url else "a URL without a scheme"
+    if not url.startswith(DRIVERS):
+        raise ConfigError(
+            f"DATABASE_URL must start with one of: {', '.join(DRIVERS)} (got {scheme})"
+        )
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        parsed = None
+    if parsed is None or (parsed.port is not None and not 0 < parsed.port < 65536):
+        raise ConfigError(
+            f"DATABASE_URL ({scheme}://...) is not a valid URL: "
+            "its port must be a number from 1 to 65535"
+        )
+    if "@" in (parsed.host or ""):
+        raise ConfigError(
+            f"DATABASE_URL ({scheme}://...) has an '@' in its user name or password: "
+            "percent-encode it as %40"
+        )
+    return parsed

@@ -15,6 +15,9 @@ def create_app(settings: Settings) -> App:
     """The gateway: telemetry, request ids, a users client, the public routes and their OpenAPI."""
     app = App()
     app.enable_request_id()
+    # The public edge: a client's traceparent is a link, not the parent, unless the
+    # operator says the gateway's callers are trusted.
+    app.trust_incoming_trace(settings.trust_incoming_trace)
     # A client names its session in a plain header; from here on it is baggage,
     # recorded on every service's SERVER span.
     app.baggage_from_header(SESSION_HEADER, SESSION_BAGGAGE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cello_settings import env_float, env_str, env_url, host, port
+from cello_settings import env_flag, env_float, env_str, env_url, host, port
 
 SERVICE_NAME = "api-gateway"
 
@@ -25,6 +25,11 @@ class Settings:
 
     ``USERS_TIMEOUT`` is longer than users' own ``DB_TIMEOUT``, so a slow db shows up
     as users' 504 (naming db) rather than as a gateway timeout.
+
+    ``TRUST_INCOMING_TRACE`` (default ``0``): the gateway is the public edge, so a
+    client's ``traceparent`` is only a link on a new trace; ``1`` makes the gateway
+    continue it, sampled flag included, for a gateway behind another traced service
+    of yours.
     """
 
     host: str
@@ -32,6 +37,7 @@ class Settings:
     users_url: str
     users_service: str
     users_timeout: float
+    trust_incoming_trace: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -41,4 +47,5 @@ class Settings:
             users_url=env_url("USERS_SERVICE_URL", "http://127.0.0.1:8001"),
             users_service=env_str("USERS_SERVICE_NAME", "user-service"),
             users_timeout=env_float("USERS_TIMEOUT", 4.0, minimum=0.1, maximum=60),
+            trust_incoming_trace=env_flag("TRUST_INCOMING_TRACE", False),
         )
