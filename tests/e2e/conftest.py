@@ -31,12 +31,13 @@ def _all_up() -> bool:
         return False
 
 
-def _stack(command: str, timeout: float, sampling: str = "head") -> None:
+def _stack(command: str, timeout: float, sampling: str = "head", **services_env: str) -> None:
     # The first run on a machine builds the collector and Jaeger (minutes); the
     # build shows its progress, so let it through to the terminal. The demo's
     # flaky-db scenario, failing every time it is asked for, gives the failure
     # test a dead hop on demand without stopping a process of the stack.
     env = {**os.environ, "DEMO_SCENARIOS": "1", "DEMO_FAILURE_RATE": "1", "SAMPLING": sampling}
+    env.update(services_env)  # e.g. OTEL_TRACES_SAMPLER_ARG, which stack.sh passes on
     subprocess.run([str(STACK), command], cwd=REPO, check=True, timeout=timeout, env=env)
 
 

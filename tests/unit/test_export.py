@@ -22,6 +22,7 @@ def _no_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
     """These pipelines are about spans: no periodic metric reader exports anywhere."""
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
 
+
 OK, FAIL = SpanExportResult.SUCCESS, SpanExportResult.FAILURE
 
 

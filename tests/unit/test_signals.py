@@ -212,7 +212,7 @@ def test_a_log_record_inside_a_request_carries_its_trace_span_and_request_id(ite
 
 @pytest.mark.parametrize(
     "message",
-    ['two\nlines\r\nand a "quoted" \'one\'', '{"level": "error", "forged": true}', "x" * 10_000],
+    ["two\nlines\r\nand a \"quoted\" 'one'", '{"level": "error", "forged": true}', "x" * 10_000],
     ids=["newlines-and-quotes", "json-lookalike", "10-kB"],
 )
 def test_an_awkward_message_arrives_as_one_record(items, capsys, message: str) -> None:

@@ -221,9 +221,10 @@ class Telemetry:
             self._exporter.stop_exporting_after(SHUTDOWN_SECONDS)
         self.provider.shutdown()
         if self.meter_provider is not None:
+            # The SDK raises a bare Exception when a reader runs out of time.
             try:
                 self.meter_provider.shutdown(timeout_millis=SHUTDOWN_SECONDS * 1000)
-            except Exception as exc:  # the SDK raises when a reader runs out of time
+            except Exception as exc:  # noqa: BLE001
                 logger.warning("the last metrics were not exported: %s", exc)
         if self._exporter is not None:
             logger.info("telemetry stopped", extra={"spans": self.stats()["spans"]})
