@@ -13,17 +13,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from support.backends import jaeger_spans, wait_for_trace
 from support.chain import DB, GATEWAY, USERS, expected_tree, span_count
 from support.traces import binomial_bounds, poll_until, trace_id_of
-
-from .conftest import GATEWAY_URL, _all_up, _stack
 
 VICTORIAMETRICS = "http://127.0.0.1:8428"
 VICTORIALOGS = "http://127.0.0.1:9428"
@@ -82,20 +78,6 @@ def test_one_request_logs_in_all_three_services_on_spans_of_its_trace(gateway_ur
         (DB, "POST /users 201"),
     }
     assert email not in json.dumps(lines)
-
-
-@pytest.fixture(scope="module")
-def tenth_sampled_gateway() -> Iterator[str]:
-    """The gateway of a stack whose services keep one new trace in ten; put back after."""
-    was_up = _all_up()
-    _stack("down", timeout=300)
-    try:
-        _stack("up", timeout=3600, OTEL_TRACES_SAMPLER_ARG=str(RATIO))
-        yield GATEWAY_URL
-    finally:
-        _stack("down", timeout=300)
-        if was_up:
-            _stack("up", timeout=3600)
 
 
 def test_every_request_is_counted_while_a_tenth_of_the_traces_are_kept(
