@@ -91,7 +91,9 @@ def test_every_request_is_counted_while_a_tenth_of_the_traces_are_kept(
             response = http.get("/api/users/987654321")  # a 404 on every hop
             assert response.status_code == 404, response.text
             traceparent = response.headers["traceparent"]
-            (sampled if traceparent.endswith("-01") else unsampled).append(trace_id_of(traceparent))
+            # The flags' lowest bit is "sampled" (the next one says the id is random).
+            kept = int(traceparent.rsplit("-", 1)[1], 16) & 1
+            (sampled if kept else unsampled).append(trace_id_of(traceparent))
 
     def added() -> Counter[str]:
         now = counts(duration)
