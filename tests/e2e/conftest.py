@@ -3,7 +3,8 @@
 A stack that is already up (``make up``) is used as it is and left running; otherwise
 the session starts one with ``deploy/stack.sh up`` and always stops it again with
 ``deploy/stack.sh down``, whatever the tests did. Tests of tail sampling restart it
-with ``SAMPLING=tail`` and put it back as they found it.
+with ``SAMPLING=tail``, and tests of exact metrics under head sampling with
+``OTEL_TRACES_SAMPLER_ARG=0.1``; both put it back as they found it.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def _all_up() -> bool:
         return False
 
 
-def _stack(command: str, timeout: float, sampling: str = "head") -> None:
+def _stack(command: str, timeout: float, sampling: str = "head", **services_env: str) -> None:
     # The first run on a machine builds the collector and Jaeger (minutes); the
     # build shows its progress, so let it through to the terminal. The demo's
     # flaky-db scenario, failing every time it is asked for, gives the failure
     # test a dead hop on demand without stopping a process of the stack.
     env = {**os.environ, "DEMO_SCENARIOS": "1", "DEMO_FAILURE_RATE": "1", "SAMPLING": sampling}
+    env.update(services_env)  # e.g. OTEL_TRACES_SAMPLER_ARG, which stack.sh passes on
     subprocess.run([str(STACK), command], cwd=REPO, check=True, timeout=timeout, env=env)
 
 
@@ -65,6 +67,21 @@ def tail_sampling_gateway() -> Iterator[str]:
     _stack("down", timeout=300)
     try:
         _stack("up", timeout=3600, sampling="tail")
+        yield GATEWAY_URL
+    finally:
+        _stack("down", timeout=300)
+        if was_up:
+            _stack("up", timeout=3600)
+
+
+@pytest.fixture(scope="module")
+def tenth_sampled_gateway() -> Iterator[str]:
+    """The gateway of a stack whose services keep one new trace in ten
+    (``OTEL_TRACES_SAMPLER_ARG=0.1``); put back as it was found afterwards."""
+    was_up = _all_up()
+    _stack("down", timeout=300)
+    try:
+        _stack("up", timeout=3600, OTEL_TRACES_SAMPLER_ARG="0.1")
         yield GATEWAY_URL
     finally:
         _stack("down", timeout=300)

@@ -35,7 +35,7 @@ from support.backends import (
     zipkin_spans,
 )
 from support.chain import DB, FLAKY_DB_TREE, GATEWAY, USERS, expected_tree, span_count
-from support.traces import build_tree, extent_ms, poll_until, trace_id_of
+from support.traces import binomial_bounds, build_tree, extent_ms, poll_until, trace_id_of
 from tools import red
 
 TAIL_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "sampling" / "tail.yaml"
@@ -69,22 +69,6 @@ def policy() -> tuple[float, float]:
     assert threshold, "the tail policy lost its latency rule"
     assert percentage, "the tail policy lost its probabilistic rule"
     return float(threshold[1]), float(percentage[1]) / 100
-
-
-def binomial_bounds(n: int, p: float, confidence: float) -> tuple[int, int]:
-    """The central ``confidence`` interval of Binomial(n, p): the largest ``low`` and the
-    smallest ``high`` with P(X < low) and P(X > high) each at most (1 - confidence) / 2."""
-    tail = (1 - confidence) / 2
-    pmf = [comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
-    low, below = 0, 0.0
-    while below + pmf[low] <= tail:
-        below += pmf[low]
-        low += 1
-    high, above = n, 0.0
-    while above + pmf[high] <= tail:
-        above += pmf[high]
-        high -= 1
-    return low, high
 
 
 def test_binomial_bounds_are_the_exact_central_interval() -> None:

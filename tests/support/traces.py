@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from math import comb
 from typing import Any
 
 
@@ -160,3 +161,19 @@ def server_spans(tree: Node) -> list[Span]:
 def sql_spans(tree: Node) -> list[Span]:
     """Every span that carries ``db.system`` (the SQLAlchemy instrumentation's)."""
     return tree.find(lambda span: "db.system" in span.attributes)
+
+
+def binomial_bounds(n: int, p: float, confidence: float) -> tuple[int, int]:
+    """The central ``confidence`` interval of Binomial(n, p): the largest ``low`` and the
+    smallest ``high`` with P(X < low) and P(X > high) each at most (1 - confidence) / 2."""
+    tail = (1 - confidence) / 2
+    pmf = [comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
+    low, below = 0, 0.0
+    while below + pmf[low] <= tail:
+        below += pmf[low]
+        low += 1
+    high, above = n, 0.0
+    while above + pmf[high] <= tail:
+        above += pmf[high]
+        high -= 1
+    return low, high

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cello import Request, Response
 from opentelemetry import context as otel_context
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -56,10 +57,11 @@ def run_handler(handler: Callable[[Request], Any], request: Request) -> Response
 
 @dataclass
 class TracedApp:
-    """An ``App`` whose spans go to its own in-memory exporter."""
+    """An ``App`` whose spans and metrics go to its own in-memory exporter and reader."""
 
     app: App
     exporter: InMemorySpanExporter
+    metrics: InMemoryMetricReader
 
     def call(self, method: str, route: str, request: Request) -> Response:
         return run_handler(self.app.handler_for(method, route), request)
@@ -83,12 +85,14 @@ def make_app() -> Iterator[Callable[..., TracedApp]]:
         app = App()
         if request_ids:
             app.enable_request_id()
-        exporter = InMemorySpanExporter()
+        exporter, metrics = InMemorySpanExporter(), InMemoryMetricReader()
         app.enable_telemetry(
-            OpenTelemetryConfig(service_name=service_name, **config), exporter=exporter
+            OpenTelemetryConfig(service_name=service_name, **config),
+            exporter=exporter,
+            metric_reader=metrics,
         )
         built.append(app)
-        return TracedApp(app, exporter)
+        return TracedApp(app, exporter, metrics)
 
     yield factory
     for app in built:

@@ -8,7 +8,7 @@ import pytest
 
 from cello_telemetry import OpenTelemetryConfig, TelemetryConfigError
 from cello_telemetry.attributes import HttpSemconv
-from cello_telemetry.config import ResolvedTelemetry, resolve
+from cello_telemetry.config import OtlpTarget, ResolvedTelemetry, resolve
 
 CONFIG = OpenTelemetryConfig(
     service_name="api-gateway",
@@ -43,6 +43,8 @@ def test_code_values_without_environment() -> None:
         sampler_from_env=False,
         export_traces=True,
         excluded_paths=frozenset({"/health", "/metrics"}),
+        metrics=OtlpTarget("http://collector:4317", "grpc"),
+        logs=OtlpTarget("http://collector:4317", "grpc"),
     )
 
 

@@ -16,6 +16,13 @@ from cello_telemetry import telemetry as telemetry_module
 from cello_telemetry.export import CountingSpanExporter
 from cello_telemetry.telemetry import Telemetry
 
+
+@pytest.fixture(autouse=True)
+def _no_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These pipelines are about spans: no periodic metric reader exports anywhere."""
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+
+
 OK, FAIL = SpanExportResult.SUCCESS, SpanExportResult.FAILURE
 
 

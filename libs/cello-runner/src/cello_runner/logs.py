@@ -1,4 +1,4 @@
-"""Install the telemetry package's JSON log lines on the root logger."""
+"""Install the telemetry package's JSON log lines, and its OTLP log handler, on the root logger."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import sys
 from cello_telemetry import JsonFormatter
 
 _HANDLER_NAME = "cello_runner"
+_OTLP_NAME = "cello_runner.otlp"
 
 
-def configure_logging(service_name: str, level: str | None = None) -> None:
-    """Send the root logger's output to stderr as JSON lines (idempotent).
+def configure_logging(
+    service_name: str, level: str | None = None, *, otlp: logging.Handler | None = None
+) -> None:
+    """Send the root logger's output to stderr as JSON lines, and over OTLP (idempotent).
 
     Each line carries ``trace_id``, ``span_id`` and ``request.id`` (see
-    :class:`cello_telemetry.JsonFormatter`). ``level`` defaults to ``LOG_LEVEL`` from the
-    environment, then ``INFO``.
+    :class:`cello_telemetry.JsonFormatter`). ``otlp`` (``app.telemetry.log_handler()``)
+    goes beside it and sends every record to the collector as well. ``level`` defaults
+    to ``LOG_LEVEL`` from the environment, then ``INFO``.
     """
     # Skip what every LogRecord collects but these lines never show: the caller's
     # file and line (a stack walk), thread, process and task names. The logging
@@ -30,6 +34,9 @@ def configure_logging(service_name: str, level: str | None = None) -> None:
     handler.setFormatter(JsonFormatter(service_name))
     handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME]
+    root.handlers = [h for h in root.handlers if h.get_name() not in (_HANDLER_NAME, _OTLP_NAME)]
     root.addHandler(handler)
+    if otlp is not None:
+        otlp.set_name(_OTLP_NAME)
+        root.addHandler(otlp)
     root.setLevel((level or os.environ.get("LOG_LEVEL") or "INFO").upper())

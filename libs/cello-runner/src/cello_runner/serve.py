@@ -36,7 +36,8 @@ def exit_on_config_error() -> Iterator[None]:
 
 
 def serve(app: App, *, host: str, port: int) -> None:
-    """Install the JSON log lines, then run ``app`` until SIGINT or SIGTERM.
+    """Install the JSON log lines and the OTLP log handler, then run ``app`` until SIGINT
+    or SIGTERM.
 
     One worker: each service is one process (scale by running more of them). Cello's
     own access log is off because the telemetry package writes a JSON one. When
@@ -45,7 +46,8 @@ def serve(app: App, *, host: str, port: int) -> None:
     """
     refuse_a_taken_port(host, port)
     if app.telemetry is not None:
-        configure_logging(app.telemetry.settings.service_name)
+        telemetry = app.telemetry
+        configure_logging(telemetry.settings.service_name, otlp=telemetry.log_handler())
     app.set_limits(LimitsConfig(max_body_size=MAX_BODY_SIZE))
     app.run(host=host, port=port, workers=1, debug=False, logs=False)
 

@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any, Final, Self
 
 import cello
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from .config import OpenTelemetryConfig
@@ -66,19 +67,25 @@ class App(cello.App):  # type: ignore[misc]  # cello ships no type information
         return self
 
     def enable_telemetry(
-        self, config: OpenTelemetryConfig | None = None, *, exporter: SpanExporter | None = None
+        self,
+        config: OpenTelemetryConfig | None = None,
+        *,
+        exporter: SpanExporter | None = None,
+        metric_reader: MetricReader | None = None,
     ) -> Self:
-        """Trace every request and export spans over OTLP.
+        """Trace every request, time it in ``http.server.request.duration``, export over OTLP.
 
         Configures no logging: a service installs :class:`cello_telemetry.JsonFormatter`
-        (or its own handlers) at start-up.
+        (or its own handlers) and ``app.telemetry.log_handler()`` at start-up.
 
         Args:
             config: as in Cello's docs; the standard ``OTEL_*`` variables override it.
-            exporter: replaces the OTLP exporter (tests pass an in-memory one).
+            exporter: replaces the OTLP span exporter (tests pass an in-memory one).
+            metric_reader: replaces the periodic OTLP metric reader (tests pass an
+                ``InMemoryMetricReader``); metrics that are off stay off.
         """
         config = config or OpenTelemetryConfig(service_name="cello-service")
-        self._edge.telemetry = Telemetry(config, exporter)
+        self._edge.telemetry = Telemetry(config, exporter, metric_reader)
         self.on_event("shutdown")(self._shutdown_telemetry)
         return self
 

@@ -4,13 +4,15 @@
 code reads exactly like the Cello docs. The standard ``OTEL_*`` variables always win over
 values written in code, so an operator can re-point or silence a service without
 touching it. Most of them are read by the SDK itself, exactly as it documents them
-(``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER``, ``OTEL_BSP_*``,
-``OTEL_SPAN_*_LIMIT``, ``OTEL_ATTRIBUTE_*_LIMIT``, ``OTEL_EXPORTER_OTLP_*``).
-:func:`resolve` is the one place this package reads any of them: it settles what the code
-may also say (the service name, the endpoint and its protocol, the sampling ratio), what
-only the edge uses (``OTEL_SDK_DISABLED``, ``OTEL_PROPAGATORS``,
-``OTEL_SEMCONV_STABILITY_OPT_IN``), and which of our defaults apply. Where the project's
-default differs from the SDK's, it applies only while the variable is unset:
+(``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER``, ``OTEL_BSP_*``, ``OTEL_BLRP_*``,
+``OTEL_SPAN_*_LIMIT``, ``OTEL_ATTRIBUTE_*_LIMIT``, ``OTEL_EXPORTER_OTLP_*``,
+``OTEL_METRICS_EXEMPLAR_FILTER``). :func:`resolve` is the one place this package reads any
+of them: it settles what the code may also say (the service name, each signal's endpoint
+and protocol, the sampling ratio, whether metrics are exported), which signals are off
+(``OTEL_SDK_DISABLED``, ``OTEL_METRICS_EXPORTER``, ``OTEL_LOGS_EXPORTER``), what only the
+edge uses (``OTEL_PROPAGATORS``, ``OTEL_SEMCONV_STABILITY_OPT_IN``), and which of our
+defaults apply. Where the project's default differs from the SDK's, it applies only while
+the variable is unset:
 
 =================================  =========  ==========================================
 Variable                           Ours       Why
@@ -19,7 +21,13 @@ Variable                           Ours       Why
 ``OTEL_BSP_MAX_QUEUE_SIZE``        8192       rides out a burst at full load
 ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` 128        encoding a batch holds the GIL briefly
 ``OTEL_EXPORTER_OTLP_TIMEOUT``     3 s        a dead collector costs little at shutdown
+``OTEL_METRIC_EXPORT_INTERVAL``    5000 ms    a latency graph moves while you watch it
 =================================  =========  ==========================================
+
+Traces, metrics and logs follow the same endpoint rules, each with its own variables
+(``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` before ``OTEL_EXPORTER_OTLP_ENDPOINT``, and so
+on): a variable that is set is read by the exporter itself; otherwise the code's
+``otlp_endpoint`` (or ``http://localhost:4317``) is used, with ``/v1/<signal>`` for HTTP.
 
 Nothing here writes the environment. The ``/health`` counters of the batch processor
 (queue full, after shutdown, pending) are the SDK's own metrics, which it records only
@@ -51,15 +59,15 @@ SAMPLERS = frozenset(
         "parentbased_traceidratio",
     }
 )
-_ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-_PROTOCOL_VARS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-_TIMEOUT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+Signal = Literal["traces", "metrics", "logs"]
 DEFAULT_PROPAGATORS = ("tracecontext", "baggage")
 # Ours, each while its variable is unset (see the table above).
 _BSP_SCHEDULE_DELAY_MS = 200
 _BSP_MAX_QUEUE_SIZE = 8192
 _BSP_MAX_EXPORT_BATCH_SIZE = 128
 _EXPORT_TIMEOUT_S = 3.0
+_METRIC_EXPORT_INTERVAL_MS = 5000
+_SIGNAL_PATHS = ("/v1/traces", "/v1/metrics", "/v1/logs")
 
 
 class TelemetryConfigError(ValueError):
@@ -77,7 +85,8 @@ class OpenTelemetryConfig:
             arrives with a sampled or unsampled parent follows its parent.
         service_version: ``service.version`` on the resource.
         export_traces: ``False`` keeps spans in-process (propagation still works).
-        export_metrics: accepted for API compatibility; this package exports traces only.
+        export_metrics: ``False`` records no metrics (``OTEL_METRICS_EXPORTER=none``
+            does the same from the environment).
         excluded_paths: paths that get no span (health checks, metric scrapes).
     """
 
@@ -91,13 +100,28 @@ class OpenTelemetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OtlpTarget:
+    """Where one signal's OTLP exporter sends, after the environment has had its say.
+
+    ``endpoint`` (with ``/v1/<signal>`` for HTTP) is ``None`` when one of the signal's
+    ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variables is set, and ``timeout`` when one of its
+    timeout variables is: the exporter then reads it itself, with the SDK's rules.
+    """
+
+    endpoint: str | None
+    protocol: Protocol
+    timeout: float | None = _EXPORT_TIMEOUT_S
+
+
+@dataclass(frozen=True, slots=True)
 class ResolvedTelemetry:
     """The effective settings after the environment has had its say.
 
     ``endpoint`` is ``None`` when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variable is set:
     the exporter then reads it itself, with the SDK's rules; so are ``export_timeout``
     and the three ``batch_*`` values when their variables are set. ``sampling_ratio`` is
-    ``None`` for a sampler without a ratio.
+    ``None`` for a sampler without a ratio. ``metrics`` and ``logs`` are ``None`` when
+    that signal is off.
     """
 
     enabled: bool
@@ -117,6 +141,9 @@ class ResolvedTelemetry:
     batch_max_export_batch_size: int | None = _BSP_MAX_EXPORT_BATCH_SIZE
     export_timeout: float | None = _EXPORT_TIMEOUT_S
     processor_metrics: bool = False
+    metrics: OtlpTarget | None = None
+    metric_export_interval_millis: int = _METRIC_EXPORT_INTERVAL_MS
+    logs: OtlpTarget | None = None
 
 
 def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -> ResolvedTelemetry:
@@ -127,9 +154,7 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
             the setting so the operator can fix it.
     """
     env = os.environ if env is None else env
-    from_env = next((env[name] for name in _ENDPOINT_VARS if env.get(name)), None)
-    endpoint = from_env or config.otlp_endpoint or DEFAULT_OTLP_ENDPOINT
-    _check_url(endpoint)
+    traces = _target(env, "traces", config.otlp_endpoint)
 
     # OTEL_TRACES_SAMPLER set: the SDK builds that sampler from the variables, as it
     # documents (its ratio defaults to 1.0). Unset: ours, with the code's sampling_rate
@@ -150,12 +175,14 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
         )
 
     delay, queue_size, batch_size = _batch(env)
+    metrics_on = config.export_metrics and _exporter_on(env, "OTEL_METRICS_EXPORTER")
+    logs_on = _exporter_on(env, "OTEL_LOGS_EXPORTER")
     return ResolvedTelemetry(
         enabled=env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
         service_name=env.get("OTEL_SERVICE_NAME") or config.service_name,
         service_version=config.service_version,
-        endpoint=None if from_env else endpoint,
-        protocol=_protocol(env, endpoint),
+        endpoint=traces.endpoint,
+        protocol=traces.protocol,
         sampler=sampler,
         sampling_ratio=ratio,
         sampler_from_env=bool(named.strip()),
@@ -166,9 +193,57 @@ def resolve(config: OpenTelemetryConfig, env: Mapping[str, str] | None = None) -
         batch_schedule_delay_millis=delay,
         batch_max_queue_size=queue_size,
         batch_max_export_batch_size=batch_size,
-        export_timeout=None if any(env.get(n) for n in _TIMEOUT_VARS) else _EXPORT_TIMEOUT_S,
+        export_timeout=traces.timeout,
         processor_metrics=_flag(env.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "")),
+        metrics=_target(env, "metrics", config.otlp_endpoint) if metrics_on else None,
+        metric_export_interval_millis=_interval(env.get("OTEL_METRIC_EXPORT_INTERVAL", "")),
+        logs=_target(env, "logs", config.otlp_endpoint) if logs_on else None,
     )
+
+
+def _target(env: Mapping[str, str], signal: Signal, code_endpoint: str | None) -> OtlpTarget:
+    """One signal's endpoint, protocol and timeout: its own variable, then the generic one."""
+    own = f"OTEL_EXPORTER_OTLP_{signal.upper()}_"
+    from_env = env.get(own + "ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    endpoint = from_env or code_endpoint or DEFAULT_OTLP_ENDPOINT
+    _check_url(endpoint)
+    protocol = _protocol(env, own + "PROTOCOL", endpoint)
+    timed = env.get(own + "TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+    if from_env:
+        return OtlpTarget(None, protocol, None if timed else _EXPORT_TIMEOUT_S)
+    if protocol == "http/protobuf":
+        endpoint = _signal_path(endpoint, signal)
+    return OtlpTarget(endpoint, protocol, None if timed else _EXPORT_TIMEOUT_S)
+
+
+def _signal_path(endpoint: str, signal: Signal) -> str:
+    # The code's endpoint names the collector; a /v1/traces written there for the traces'
+    # sake is the collector's too, so each signal gets its own path.
+    base = endpoint.rstrip("/")
+    for known in _SIGNAL_PATHS:
+        base = base.removesuffix(known)
+    return f"{base}/v1/{signal}"
+
+
+def _exporter_on(env: Mapping[str, str], name: str) -> bool:
+    """``OTEL_METRICS_EXPORTER`` / ``OTEL_LOGS_EXPORTER``: ``otlp`` (the default) or ``none``."""
+    names = {item.strip().lower() for item in env.get(name, "").split(",") if item.strip()}
+    unknown = names - {"otlp", "none"}
+    if unknown:
+        raise TelemetryConfigError(
+            f"{name}={env[name]!r}: this package exports over OTLP; use otlp or none"
+        )
+    return "otlp" in names or not names
+
+
+def _interval(raw: str) -> int:
+    if not raw.strip():
+        return _METRIC_EXPORT_INTERVAL_MS
+    if not raw.strip().isdigit() or int(raw) <= 0:
+        raise TelemetryConfigError(
+            f"OTEL_METRIC_EXPORT_INTERVAL={raw!r} must be a positive number of milliseconds"
+        )
+    return int(raw)
 
 
 def _propagators(raw: str) -> tuple[str, ...]:
@@ -217,10 +292,11 @@ def _ratio(raw: str | None, default: float) -> float:
     return ratio
 
 
-def _protocol(env: Mapping[str, str], endpoint: str) -> Protocol:
-    # An explicit protocol wins; otherwise the endpoint tells: 4318 and /v1/traces are
+def _protocol(env: Mapping[str, str], own: str, endpoint: str) -> Protocol:
+    # An explicit protocol wins; otherwise the endpoint tells: 4318 and /v1/<signal> are
     # OTLP/HTTP by convention, anything else is gRPC.
-    explicit = next((env[name].strip().lower() for name in _PROTOCOL_VARS if env.get(name)), None)
+    names = (own, "OTEL_EXPORTER_OTLP_PROTOCOL")
+    explicit = next((env[name].strip().lower() for name in names if env.get(name)), None)
     if explicit is not None:
         if explicit not in ("grpc", "http/protobuf"):
             raise TelemetryConfigError(
@@ -228,6 +304,6 @@ def _protocol(env: Mapping[str, str], endpoint: str) -> Protocol:
             )
         return explicit  # type: ignore[return-value]  # checked just above
     parts = urlsplit(endpoint)
-    if parts.port == 4318 or parts.path.rstrip("/").endswith("/v1/traces"):
+    if parts.port == 4318 or parts.path.rstrip("/").endswith(_SIGNAL_PATHS):
         return "http/protobuf"
     return "grpc"

@@ -25,6 +25,7 @@ from cello_problem import HTTPError, problem_response
 from . import attributes as attr
 from . import request_id, responses
 from .baggage import BaggageRules
+from .metrics import ServerMetrics
 from .telemetry import Telemetry
 
 logger = logging.getLogger("cello_telemetry.access")
@@ -59,8 +60,8 @@ class Edge:
 class Exchange:
     """Starts on arrival; :meth:`finish` or :meth:`fail` answers, ends the span, detaches."""
 
-    __slots__ = ("_context_token", "_id_token", "_mode", "_request", "_rid", "_route", "_span",
-                 "_start")  # fmt: skip
+    __slots__ = ("_context_token", "_id_token", "_metrics", "_mode", "_request", "_rid", "_route",
+                 "_span", "_start")  # fmt: skip
 
     def __init__(self, edge: Edge, request: Request, route: str | None) -> None:
         self._start = time.perf_counter()
@@ -71,6 +72,7 @@ class Exchange:
         self._span: trace.Span | None = None
         self._context_token: Token[otel_context.Context] | None = None
         self._mode = attr.HttpSemconv.OLD
+        self._metrics: ServerMetrics | None = None
         headers = request.headers
         if edge.request_ids:
             self._rid = request_id.accept_or_generate(headers.get(request_id.HEADER))
@@ -81,6 +83,7 @@ class Exchange:
         if request.path in telemetry.settings.excluded_paths:
             return
         self._mode = telemetry.settings.http_semconv
+        self._metrics = telemetry.server_metrics
         parent, links = edge.incoming(headers)
         attributes = attr.server_request(
             self._mode, request.method, route, request.path, request.query, headers
@@ -119,13 +122,16 @@ class Exchange:
                     description = None if exc is None else str(exc) or type(exc).__name__
                     span.set_status(Status(StatusCode.ERROR, description))
             responses.decorate(response, span, self._rid)
+            elapsed = time.perf_counter() - self._start
+            if self._metrics is not None:  # while the span is current, for its exemplar
+                self._metrics.record(elapsed, self._request.method, self._route, status)
             if logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "%s %s %d",
                     self._request.method,
                     self._route or "(no route)",
                     status,
-                    extra={"duration_ms": round((time.perf_counter() - self._start) * 1000, 3)},
+                    extra={"duration_ms": round(elapsed * 1000, 3)},
                 )
         finally:
             if span is not None:

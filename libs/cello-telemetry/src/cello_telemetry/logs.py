@@ -1,8 +1,11 @@
-"""Structured JSON logs that lead to their span: a formatter, installed by the service.
+"""Log records that lead to their span, on stderr and over OTLP, installed by the service.
 
-Each line carries ``trace_id``, ``span_id``, ``request.id`` and ``service.name``, so
-a log line found by grep opens its trace in Jaeger or Zipkin. This package configures
-no logging: a service's start-up puts :class:`JsonFormatter` on its handlers.
+Each JSON line carries ``trace_id``, ``span_id``, ``request.id`` and ``service.name``, so
+a log line found by grep opens its trace in Jaeger or Zipkin. Over OTLP the SDK puts the
+trace and span id in the record's own fields and ``service.name`` on the resource;
+:class:`RequestIdLogProcessor` adds ``request.id``. This package configures no logging: a
+service's start-up puts :class:`JsonFormatter` on its handlers and adds
+``Telemetry.log_handler()`` beside them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
+from . import attributes as attr
 from . import request_id
 
 # ensure_ascii keeps control characters and non-ASCII escaped, so no input can break a
@@ -63,3 +68,23 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _ENCODER.encode(entry)
+
+
+class RequestIdLogProcessor(LogRecordProcessor):
+    """Add the current request's ``request.id`` to each OTLP log record.
+
+    Runs where the record is emitted, in the request's own context, before the batch
+    processor queues it.
+    """
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        rid = request_id.current_request_id()
+        attributes = log_record.log_record.attributes
+        if rid is not None and attributes is not None:
+            attributes[attr.REQUEST_ID] = rid  # type: ignore[index]  # mutable before export
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
