@@ -159,3 +159,8 @@ def server_spans(tree: Node) -> list[Span]:
 def sql_spans(tree: Node) -> list[Span]:
     """Every span that carries ``db.system`` (the SQLAlchemy instrumentation's)."""
     return tree.find(lambda span: "db.system" in span.attributes)
+
+
+def http_client_spans(tree: Node) -> list[Span]:
+    """Every CLIENT span that is not SQL: the traced HTTP client's, one per hop."""
+    return tree.find(lambda span: span.kind == "CLIENT" and "db.system" not in span.attributes)
