@@ -3,21 +3,23 @@
 The collector's ``span_metrics`` connector counts every span it receives, before any
 sampling, and its ``prometheus`` exporter serves the result in the Prometheus text
 format (``RED_METRICS_URL``, default ``http://127.0.0.1:8889/metrics``). This reads
-that page and prints, per service, the requests its SERVER spans saw, how many of
-them ended in ERROR, and the p50/p99 duration estimated from the histogram buckets,
-the way Prometheus' ``histogram_quantile`` does. ``make demo`` ends with this table.
+that page with ``prometheus_client``'s parser and prints, per service, the requests its
+SERVER spans saw, how many of them ended in ERROR, and the p50/p99 duration estimated
+from the histogram buckets, the way Prometheus' ``histogram_quantile`` does. ``make demo``
+ends with this table.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from cello_telemetry import env
 
@@ -26,19 +28,6 @@ DURATION_BUCKET = "traces_span_metrics_duration_milliseconds_bucket"
 DURATION_COUNT = "traces_span_metrics_duration_milliseconds_count"
 SERVER = "SPAN_KIND_SERVER"
 ERROR = "STATUS_CODE_ERROR"
-
-_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One line of the Prometheus text format: a metric name, its labels, a value."""
-
-    name: str
-    labels: Mapping[str, str]
-    value: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +42,24 @@ class Red:
 
 
 def parse(text: str) -> list[Sample]:
-    """The samples of a Prometheus text-format page (comments and blank lines skipped)."""
-    samples = []
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if line.startswith("#") or match is None:
-            continue
-        labels = {
-            key: re.sub(r"\\[\\\"n]", lambda m: _UNESCAPE[m.group()], value)
-            for key, value in _LABEL.findall(match["labels"] or "")
-        }
-        samples.append(Sample(match["name"], labels, float(match["value"])))
-    return samples
+    """Every sample of a page in the Prometheus text format, family by family.
+
+    A sample keeps its own name (``..._total``, ``..._bucket``), its labels unescaped,
+    and its value as a float.
+
+    Raises:
+        ValueError: the page is not in the Prometheus text format.
+    """
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
 
 def read(url: str, http: httpx.Client) -> list[Sample]:
-    """Fetch and parse the metrics page at ``url``."""
+    """Fetch and parse the metrics page at ``url``.
+
+    Raises:
+        httpx.HTTPError: the page does not answer, or not with a 2xx.
+        ValueError: the page is not in the Prometheus text format.
+    """
     response = http.get(url, timeout=5)
     response.raise_for_status()
     return parse(response.text)
@@ -157,6 +148,9 @@ def report(http: httpx.Client) -> bool:
         rows = red(read(url, http))
     except httpx.HTTPError as exc:
         print(f"No RED metrics: the collector's metrics page {url} does not answer ({exc}).")
+        return False
+    except ValueError as exc:
+        print(f"No RED metrics: {url} is not in the Prometheus text format ({exc}).")
         return False
     print(f"RED metrics per service from {url}")
     print("(SERVER spans since the collector started, every one counted before sampling;")
