@@ -121,8 +121,14 @@ def test_jaeger_validation_is_strict(tool: Callable[[str], Path], tmp_path: Path
 
 def test_every_endpoint_comes_from_the_environment() -> None:
     text = CONFIG.read_text()
-    for key in ("endpoint", "host", "port"):
-        for value in re.findall(rf"^\s*{key}:\s*(\S+)", text, re.MULTILINE):
+    values = {
+        key: re.findall(rf"^\s*{key}:\s*(\S+)", text, re.MULTILINE)
+        for key in ("endpoint", "host", "port")
+    }
+    # The two OTLP receivers and both exporters at least: else the pattern reads nothing.
+    assert len(values["endpoint"]) >= 4, values
+    for key, found in values.items():
+        for value in found:
             assert value.startswith("${env:"), f"{key}: {value}"
             assert ":-" in value, f"{key}: {value} has no default"
 
