@@ -89,10 +89,6 @@ class Dockerfile:
                 global_args.update({key: value or "" for key, value in declared.items()})
         return cls(global_args, stages)
 
-    def stage(self, name: str) -> Stage:
-        (found,) = [s for s in self.stages if s.name == name]
-        return found
-
     def resolve(
         self, stage: Stage, build_args: Mapping[str, str], base_env: Mapping[str, str]
     ) -> Resolved:
