@@ -8,8 +8,11 @@ read from the same page, with the same code.
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +24,9 @@ from support.traces import poll_until
 from tools import red
 
 SERVICES = (GATEWAY, USERS, DB)
+COLLECTOR_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "otel-collector.yaml"
+#: How often the span_metrics connector publishes its counts, in seconds.
+FLUSH_S = int(re.search(r"metrics_flush_interval: (\d+)s", COLLECTOR_CONFIG.read_text())[1])
 READS, NOT_FOUND, FAILURES = 12, 3, 4
 UNSET, ERROR = "STATUS_CODE_UNSET", "STATUS_CODE_ERROR"
 
@@ -37,6 +43,26 @@ def histogram_counts(http: httpx.Client) -> Counter[str]:
         if sample.name == red.DURATION_COUNT and sample.labels.get("span_kind") == red.SERVER:
             counts[sample.labels["service_name"]] += int(sample.value)
     return counts
+
+
+def quiet_calls(http: httpx.Client) -> Counter[tuple[str, str]]:
+    """The SERVER span counts once they stay the same for longer than a flush interval.
+
+    The spans of requests sent just before (by the tests before this one) may not be
+    counted yet; counted after this test's first read, they would pass for its own.
+    """
+    reads: list[tuple[float, Counter[tuple[str, str]]]] = []
+
+    def read() -> list[tuple[float, Counter[tuple[str, str]]]]:
+        reads.append((time.monotonic(), server_calls(http)))
+        return reads
+
+    def unchanged(reads: list[tuple[float, Counter[tuple[str, str]]]]) -> bool:
+        now, latest = reads[-1]  # counters only grow: equal to an older read, unchanged since
+        return any(now - then > FLUSH_S + 1 and counts == latest for then, counts in reads)
+
+    poll_until(read, unchanged, timeout=60, interval=1, what="SERVER span counts at rest")
+    return reads[-1][1]
 
 
 def send_mix(gateway: str, http: httpx.Client) -> Counter[tuple[str, str]]:
@@ -73,10 +99,11 @@ def test_counts_and_histograms_match_the_requests_sent(gateway_url: str) -> None
     if not httpx.get("http://127.0.0.1:8002/health").json().get("demo_scenarios"):
         pytest.skip("the running stack was started without DEMO_SCENARIOS=1")
     with httpx.Client(timeout=10) as http:
-        calls_before, histogram_before = server_calls(http), histogram_counts(http)
+        calls_before = quiet_calls(http)
+        histogram_before = histogram_counts(http)
         expected = send_mix(gateway_url, http)
 
-        # The connector flushes every 5 s; counters only grow, so wait for the exact sum.
+        # The connector flushes every FLUSH_S; counters only grow, so wait for the exact sum.
         calls = poll_until(
             lambda: server_calls(http) - calls_before,
             lambda delta: delta == expected,
