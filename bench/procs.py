@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from tools.run import port_in_use
+from tools.ports import free_port as free_port
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (Cello's SO_REUSEPORT would share a busy one)."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if not port_in_use(port):
-            return port
 
 
 def get_json(url: str, timeout: float = 2.0, data: bytes | None = None) -> Any:

@@ -28,7 +28,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any, Self
 
 import asyncpg
+
+from tools.ports import free_port
 
 #: The superuser the cluster is created with; the URL's user name.
 USER = "cello"
@@ -80,14 +81,6 @@ def ensure_postgres(timeout: float = 1200) -> Path:
     if bindir is None:
         raise PostgresMissingError(f"{command} ran, but initdb is still missing")
     return bindir
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _server_account() -> str | None:

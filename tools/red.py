@@ -6,9 +6,9 @@ Two sources, the exact one first:
   not (``http.server.request.duration``, in VictoriaMetrics as
   ``http_server_request_duration_seconds_*``, read with PromQL on ``/api/v1/query`` at
   ``VICTORIAMETRICS_URL``);
-- otherwise the collector's ``span_metrics`` connector, which counts the SERVER spans it
-  receives before its own (tail) sampling, served in the Prometheus text format at
-  ``RED_METRICS_URL``. Under head sampling the spans of unsampled requests never leave
+- otherwise the collector's ``span_metrics`` connector, which counts the SERVER spans
+  it receives before its own (tail) sampling, served in the Prometheus text format at
+  ``RED_METRICS_URL`` and read with ``prometheus_client``'s parser. Under head sampling the spans of unsampled requests never leave
   the service, so these counts are the sampled share of the requests only.
 
 It prints, per service, the requests, how many of them failed (5xx, or a SERVER span in
@@ -20,7 +20,6 @@ ends with this table, counting the tour's own requests.
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
 from collections import defaultdict
@@ -28,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 import cello_settings as env
 from tools.topology import topology
@@ -40,19 +41,6 @@ ERROR = "STATUS_CODE_ERROR"
 #: The services' own request histogram (``http.server.request.duration``, in seconds),
 #: under the Prometheus names VictoriaMetrics gives OTLP metrics.
 HISTOGRAM = "http_server_request_duration_seconds"
-
-_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One line of the Prometheus text format: a metric name, its labels, a value."""
-
-    name: str
-    labels: Mapping[str, str]
-    value: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,22 +55,24 @@ class Red:
 
 
 def parse(text: str) -> list[Sample]:
-    """The samples of a Prometheus text-format page (comments and blank lines skipped)."""
-    samples = []
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if line.startswith("#") or match is None:
-            continue
-        labels = {
-            key: re.sub(r"\\[\\\"n]", lambda m: _UNESCAPE[m.group()], value)
-            for key, value in _LABEL.findall(match["labels"] or "")
-        }
-        samples.append(Sample(match["name"], labels, float(match["value"])))
-    return samples
+    """Every sample of a page in the Prometheus text format, family by family.
+
+    A sample keeps its own name (``..._total``, ``..._bucket``), its labels unescaped,
+    and its value as a float.
+
+    Raises:
+        ValueError: the page is not in the Prometheus text format.
+    """
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
 
 def read(url: str, http: httpx.Client) -> list[Sample]:
-    """Fetch and parse the metrics page at ``url``."""
+    """Fetch and parse the metrics page at ``url``.
+
+    Raises:
+        httpx.HTTPError: the page does not answer, or not with a 2xx.
+        ValueError: the page is not in the Prometheus text format.
+    """
     response = http.get(url, timeout=5)
     response.raise_for_status()
     return parse(response.text)

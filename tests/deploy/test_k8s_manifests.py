@@ -81,8 +81,12 @@ def find(objects: list[Obj], kind: str, name: str) -> Obj:
     return found[0]
 
 
-def workloads(objects: list[Obj]) -> Iterator[Obj]:
-    return (o for o in objects if o["kind"] in WORKLOAD_KINDS)
+def workloads(objects: list[Obj]) -> list[Obj]:
+    """Every Deployment, DaemonSet and StatefulSet; the three services' among them, so a
+    check over all of them never passes on none."""
+    found = [o for o in objects if o["kind"] in WORKLOAD_KINDS]
+    assert {o["metadata"]["name"] for o in found} >= set(SERVICES), "a service has no workload"
+    return found
 
 
 def containers(objects: list[Obj]) -> Iterator[tuple[str, Obj, Obj]]:

@@ -22,7 +22,8 @@ from support.chain import (
     expected_tree,
     span_count,
 )
-from support.traces import Node, server_spans, span_id_of, trace_id_of
+from support.scenarios import until_flaky_db_fails
+from support.traces import Node, http_client_spans, server_spans, span_id_of, trace_id_of
 
 USERS_URL = "http://127.0.0.1:8001"
 
@@ -50,7 +51,9 @@ def test_create_user_is_the_same_complete_trace_in_jaeger_and_zipkin(gateway_url
 
     request_id = response.headers["x-request-id"]
     for tree in (jaeger, zipkin):
-        for span in server_spans(tree):
+        servers = server_spans(tree)
+        assert [span.service for span in servers] == [GATEWAY, USERS, DB]
+        for span in servers:
             assert set(span.attributes) >= SERVER_ATTRIBUTES, span.name
             assert span.attributes["request.id"] == request_id
             assert str(span.attributes["http.status_code"]) == "201"
@@ -70,13 +73,16 @@ def test_not_found_trace_has_client_errors_and_clean_server_spans(gateway_url: s
     for fetch in (jaeger_spans, zipkin_spans):
         tree = wait_for_trace(fetch, trace_id, span_count(expected))
         assert tree.shape() == (expected if fetch is jaeger_spans else lowercase_shape(expected))
-        for node in tree.walk():
-            span = node.span
-            if span.kind == "SERVER":
-                assert str(span.attributes["http.status_code"]) == "404"
-                assert not span.error, (fetch.__name__, span.name)
-            elif "http.method" in span.attributes:  # the traced HTTP client's spans
-                assert span.error, (fetch.__name__, span.name)
+        servers = server_spans(tree)
+        assert [span.service for span in servers] == [GATEWAY, USERS, DB], fetch.__name__
+        for span in servers:
+            assert str(span.attributes["http.status_code"]) == "404"
+            assert not span.error, (fetch.__name__, span.name)
+        clients = http_client_spans(tree)
+        assert [span.service for span in clients] == [GATEWAY, USERS], fetch.__name__
+        for span in clients:
+            assert str(span.attributes["http.status_code"]) == "404"
+            assert span.error, (fetch.__name__, span.name)
 
 
 def test_sampled_out_request_never_reaches_either_backend(gateway_url: str) -> None:
@@ -104,10 +110,13 @@ def test_failing_downstream_is_an_error_on_every_hop_up_to_the_gateway(gateway_u
     db_health = httpx.get("http://127.0.0.1:8002/health").json()
     if not db_health.get("demo_scenarios"):
         pytest.skip("the running stack was started without DEMO_SCENARIOS=1")
-    response = httpx.get(
-        f"{gateway_url}/api/users/1", headers={"baggage": "demo.scenario=flaky-db"}
-    )
-    assert response.status_code == 503
+    with httpx.Client(timeout=10) as http:
+        created = http.post(
+            f"{gateway_url}/api/users",
+            json={"name": "Alan", "email": f"flaky-{uuid.uuid4().hex[:12]}@example.com"},
+        )
+        assert created.status_code == 201, created.text
+        response, _ = until_flaky_db_fails(http, f"{gateway_url}/api/users/{created.json()['id']}")
     assert response.headers["content-type"] == "application/problem+json"
     expected = FLAKY_DB_TREE
     trace_id = trace_id_of(response.headers["traceparent"])

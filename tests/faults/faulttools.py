@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from support.databases import Database, sqlite_database
-from support.ports import free_ports
 from support.traces import poll_until
+from tools.ports import free_ports
 from tools.run import SERVICE_ENV, Service, chain, port_in_use
 
 #: Long scenarios (the 60 s soak, the Zipkin restart) run only when this is set, as

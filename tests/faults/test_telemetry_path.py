@@ -21,8 +21,8 @@ from faulttools import (
 )
 
 from support.otlp import OtlpReceiver
-from support.ports import free_ports
 from support.traces import build_tree, poll_until, trace_id_of
+from tools.ports import free_ports
 
 SERVICES = ("gateway", "users", "db")
 #: Spans one ``GET /api/users/{id}`` ends in each service.

@@ -22,8 +22,8 @@ import pytest
 from support.carry_out import LIBRARIES, REPO, carry_out, isolated_env
 from support.chain import DB, USERS, expected_tree, span_count
 from support.otlp import OtlpReceiver
-from support.ports import free_ports
 from support.traces import build_tree, poll_until
+from tools.ports import free_ports
 from tools.run import Service, ServiceGroup
 
 

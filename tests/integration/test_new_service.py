@@ -24,8 +24,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from cello_telemetry import TracedClient
 from support.carry_out import carry_out, isolated_env
 from support.otlp import OtlpReceiver
-from support.ports import free_ports
 from support.traces import Span, build_tree, poll_until
+from tools.ports import free_ports
 from tools.run import Service, ServiceGroup
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,7 +16,15 @@ from support.chain import DB, GATEWAY, SERVER_ATTRIBUTES, USERS, expected_tree, 
 from support.databases import make_database
 from support.otlp import OtlpReceiver
 from support.services import running_chain
-from support.traces import Node, build_tree, poll_until, server_spans, span_id_of, trace_id_of
+from support.traces import (
+    Node,
+    build_tree,
+    http_client_spans,
+    poll_until,
+    server_spans,
+    span_id_of,
+    trace_id_of,
+)
 
 
 def wait_for_trace(
@@ -49,17 +57,21 @@ def test_create_user_is_one_trace_across_three_services(
     assert {node.span.service for node in tree.walk()} == {GATEWAY, USERS, DB}
 
     request_id = response.headers["x-request-id"]
-    for span in server_spans(tree):
+    servers = server_spans(tree)
+    assert [span.service for span in servers] == [GATEWAY, USERS, DB]
+    for span in servers:
         assert set(span.attributes) >= SERVER_ATTRIBUTES, span.name
         assert span.attributes["request.id"] == request_id
         assert span.attributes["http.status_code"] == 201
         assert not span.error
-    for node in tree.walk():
-        if node.span.kind == "CLIENT" and "http.method" in node.span.attributes:
-            # What the client knows of the time before the peer's SERVER span: the request
-            # left, then the answer's headers came (a new connection adds "connected").
-            events = [e for e in node.span.events if e != "connected"]
-            assert events == ["request sent", "response headers received"], node.span.name
+    clients = http_client_spans(tree)
+    assert [span.service for span in clients] == [GATEWAY, USERS]
+    for span in clients:
+        assert span.attributes["http.method"] == "POST", span.name
+        # What the client knows of the time before the peer's SERVER span: the request
+        # left, then the answer's headers came (a new connection adds "connected").
+        events = [e for e in span.events if e != "connected"]
+        assert events == ["request sent", "response headers received"], span.name
     insert = tree.find(lambda span: span.name.startswith("INSERT"))[0]
     assert insert.attributes["db.system"] == backend  # "sqlite" or "postgresql"
     assert insert.attributes["db.statement"].startswith("INSERT INTO users")
@@ -78,15 +90,17 @@ def test_not_found_is_one_trace_with_client_errors(
     tree = wait_for_trace(receiver, trace_id_of(response.headers["traceparent"]), 7)
 
     assert tree.shape() == expected
-    for node in tree.walk():
-        span = node.span
-        if span.kind == "SERVER":
-            # A 404 is the client's mistake: server spans stay unset, not ERROR.
-            assert span.attributes["http.status_code"] == 404
-            assert not span.error, span.name
-        elif span.kind == "CLIENT" and "http.method" in span.attributes:
-            assert span.attributes["http.status_code"] == 404
-            assert span.error, span.name
+    servers = server_spans(tree)
+    assert [span.service for span in servers] == [GATEWAY, USERS, DB]
+    for span in servers:
+        # A 404 is the client's mistake: server spans stay unset, not ERROR.
+        assert span.attributes["http.status_code"] == 404
+        assert not span.error, span.name
+    clients = http_client_spans(tree)
+    assert [span.service for span in clients] == [GATEWAY, USERS]
+    for span in clients:
+        assert span.attributes["http.status_code"] == 404
+        assert span.error, span.name
 
 
 @pytest.mark.parametrize("flags", ["01", "00"])

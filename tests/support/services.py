@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 
+from tools.ports import free_ports
 from tools.run import ServiceGroup, chain
 
 from .databases import Database, sqlite_database
 from .otlp import OtlpReceiver
-from .ports import free_ports
 from .traces import poll_until, trace_id_of
 
 

@@ -177,3 +177,8 @@ def binomial_bounds(n: int, p: float, confidence: float) -> tuple[int, int]:
         above += pmf[high]
         high -= 1
     return low, high
+
+
+def http_client_spans(tree: Node) -> list[Span]:
+    """Every CLIENT span that is not SQL: the traced HTTP client's, one per hop."""
+    return tree.find(lambda span: span.kind == "CLIENT" and "db.system" not in span.attributes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import httpx
 import pytest
 
 from tools import red
@@ -24,12 +25,31 @@ traces_span_metrics_duration_milliseconds_bucket{service_name="api-gateway",span
 
 
 def test_parse_reads_names_labels_and_values_and_skips_comments() -> None:
-    samples = red.parse(PAGE + 'other{path="a \\"quoted\\" \\\\ value"} 1.5e3\n')
+    samples = red.parse(PAGE + 'other{path="a \\"quoted\\" \\\\ value\\n"} 1.5e3\n')
     assert len(samples) == 10
-    assert samples[0].name == red.CALLS
+    assert samples[0].name == red.CALLS  # the counter's sample keeps its _total
     assert samples[0].labels["span_name"] == "GET /api/users/{id}"
-    assert samples[-1].labels == {"path": 'a "quoted" \\ value'}
+    assert samples[0].value == 8
+    assert samples[5].labels["le"] == "+Inf"
+    assert samples[-1].labels == {"path": 'a "quoted" \\ value\n'}
     assert samples[-1].value == 1500
+
+
+def test_a_page_in_another_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="metric name"):
+        red.parse("<html>Service Unavailable</html>\n")
+
+
+def test_report_says_when_the_page_is_not_prometheus_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RED_METRICS_URL", "http://collector:8889/metrics")
+    html = httpx.MockTransport(lambda request: httpx.Response(200, text="<html></html>\n"))
+    with httpx.Client(transport=html) as http:
+        assert red.report(http) is False
+    assert "http://collector:8889/metrics is not in the Prometheus text format" in (
+        capsys.readouterr().out
+    )
 
 
 def test_server_calls_count_server_spans_only() -> None:
