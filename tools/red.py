@@ -8,8 +8,9 @@ Two sources, the exact one first:
   ``VICTORIAMETRICS_URL``);
 - otherwise the collector's ``span_metrics`` connector, which counts the SERVER spans
   it receives before its own (tail) sampling, served in the Prometheus text format at
-  ``RED_METRICS_URL`` and read with ``prometheus_client``'s parser. Under head sampling the spans of unsampled requests never leave
-  the service, so these counts are the sampled share of the requests only.
+  ``RED_METRICS_URL`` and read with ``prometheus_client``'s parser. Under head sampling
+  the spans of unsampled requests never leave the service, so these counts are the
+  sampled share of the requests only.
 
 It prints, per service, the requests, how many of them failed (5xx, or a SERVER span in
 ERROR), and the p50/p99 duration estimated from the histogram buckets, the way

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from support.otlp import OtlpReceiver
-from support.ports import free_ports
 from support.traces import Span, poll_until, span_id_of, trace_id_of
+from tools.ports import free_ports
 from tools.run import Service, ServiceGroup
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.ports import free_ports
 from support.traces import poll_until
+from tools.ports import free_ports
 
 SECRET_TAIL = "w0rd-tail"
 
