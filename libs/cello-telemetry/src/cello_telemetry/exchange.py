@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from cello_problem import HTTPError, problem_response
 
 from . import attributes as attr
-from . import request_id, responses
+from . import deadline, request_id, responses
 from .baggage import BaggageRules
 from .telemetry import Telemetry
 
@@ -41,8 +41,8 @@ class Edge:
 class Exchange:
     """Starts on arrival; :meth:`finish` or :meth:`fail` answers, ends the span, detaches."""
 
-    __slots__ = ("_context_token", "_id_token", "_mode", "_request", "_rid", "_route", "_span",
-                 "_start")  # fmt: skip
+    __slots__ = ("_context_token", "_deadline_token", "_id_token", "_mode", "_request", "_rid",
+                 "_route", "_span", "_start")  # fmt: skip
 
     def __init__(self, edge: Edge, request: Request, route: str) -> None:
         self._start = time.perf_counter()
@@ -54,6 +54,8 @@ class Exchange:
         self._context_token: Token[otel_context.Context] | None = None
         self._mode = attr.HttpSemconv.OLD
         headers = request.headers
+        # The caller's deadline holds for the whole request, whatever the edge records.
+        self._deadline_token = deadline.bind(deadline.accept(headers.get(deadline.HEADER)))
         if edge.request_ids:
             self._rid = request_id.accept_or_generate(headers.get(request_id.HEADER))
             self._id_token = request_id.bind(self._rid)
@@ -116,4 +118,5 @@ class Exchange:
                 otel_context.detach(self._context_token)
             if self._id_token is not None:
                 request_id.unbind(self._id_token)
+            deadline.unbind(self._deadline_token)
         return response

@@ -20,6 +20,7 @@ from cello import Request, Response
 from cello.guards import verify_guards
 from cello.validation import wrap_handler_with_body, wrap_handler_with_validation
 
+from . import deadline
 from .exchange import Edge, Exchange
 from .responses import as_response, refused_body
 
@@ -91,6 +92,7 @@ def traced_handler(
         async def traced_async(request: Request) -> Response:
             exchange = Exchange(edge, request, route)
             try:
+                deadline.ensure_time_left()  # no work for a caller that has given up
                 if checks:
                     verify_guards(checks, request)
                 response = _response(await inner_async(request))
@@ -104,6 +106,7 @@ def traced_handler(
     def traced(request: Request) -> Response:
         exchange = Exchange(edge, request, route)
         try:
+            deadline.ensure_time_left()
             if checks:
                 verify_guards(checks, request)
             response = _response(inner(request))
