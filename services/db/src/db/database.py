@@ -277,6 +277,8 @@ class UserStore:
         except exc.DBAPIError as error:
             if error.connection_invalidated or isinstance(error, exc.OperationalError):
                 raise HTTPError(503, "the database is unavailable") from None
+            if isinstance(error, exc.IntegrityError):
+                raise  # the operation's to answer (a taken e-mail address is a 409)
             # Its text is the driver's class and code only (_reduce_driver_error).
             raise HTTPError(500, f"the database refused the statement: {error.orig}") from None
 
