@@ -266,9 +266,7 @@ def test_frozen_postgres_is_answered_within_the_timeout_and_db_is_not_ready(
         )
 
         def both() -> tuple[int, int]:
-            return httpx.get(f"{db}/health").json()["database"]["open"], asyncio.run(
-                server_count()
-            )
+            return httpx.get(f"{db}/health").json()["database"]["open"], asyncio.run(server_count())
 
         poll_until(both, lambda got: got[0] == got[1], timeout=15, what="db's count = server's")
         assert httpx.get(f"{db}/users").status_code == 200
