@@ -60,7 +60,7 @@ COMPONENTS=(
     "jaeger|14317 14318 16686 16685 14132 14133 14888|http://127.0.0.1:14133/status"
     "otelcol|4317 4318 13133 8888 8889|http://127.0.0.1:13133/"
     "postgres|$PG_PORT|postgresql://127.0.0.1:$PG_PORT/users"
-    "db|8002|http://127.0.0.1:8002/health"
+    "db|8002|http://127.0.0.1:8002/health/ready"
     "users|8001|http://127.0.0.1:8001/health"
     "gateway|8000|http://127.0.0.1:8000/health"
 )

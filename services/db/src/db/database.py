@@ -27,7 +27,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool, QueuePool
 
@@ -66,7 +66,7 @@ _DELETE = delete(users).where(users.c.id == bindparam("user_id"))
 _PING = select(1)
 
 
-def _reduce_driver_error(context: exc.ExceptionContext) -> None:
+def _reduce_driver_error(context: ExceptionContext) -> None:
     """Cut a driver's error text down to its class and SQLSTATE, before anyone records it.
 
     A driver's message may quote the values a statement carried: PostgreSQL's unique
