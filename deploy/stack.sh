@@ -69,7 +69,7 @@ COMPONENTS=(
     "jaeger|14317 14318 $JAEGER_PORT 16685 14132 14133 14888|http://127.0.0.1:14133/status"
     "otelcol|$OTLP_GRPC_PORT $OTLP_HTTP_PORT 13133 8888 $SPANMETRICS_PORT|http://127.0.0.1:13133/"
     "postgres|$PG_PORT|postgresql://127.0.0.1:$PG_PORT/users"
-    "db|$DB_PORT|http://127.0.0.1:$DB_PORT/health"
+    "db|$DB_PORT|http://127.0.0.1:$DB_PORT/health/ready"
     "users|$USERS_PORT|http://127.0.0.1:$USERS_PORT/health"
     "gateway|$GATEWAY_PORT|http://127.0.0.1:$GATEWAY_PORT/health"
 )

@@ -153,8 +153,10 @@ def test_the_services_probe_health_and_export_through_the_node_agent(objects: li
     for name, port in SERVICES.items():
         c = find(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
         assert c["ports"] == [{"name": "http", "containerPort": port}], name
-        for probe in ("livenessProbe", "readinessProbe"):
-            assert c[probe]["httpGet"] == {"path": "/health", "port": "http"}, (name, probe)
+        # Alive is not ready: a db whose pool is saturated or whose database is frozen
+        # gets no traffic (readiness), but is not restarted for it (liveness).
+        assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}, name
+        assert c["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}, name
         env = env_of(c)
         assert env["HOST"] == "0.0.0.0", name
         assert env["PORT"] == str(port), name

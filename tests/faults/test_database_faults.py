@@ -210,3 +210,67 @@ def test_db_holds_no_more_connections_than_its_pool(
     # requests that waited for a connection at the pool's.
     assert statuses[504] >= 1
     assert set(statuses) <= {503, 504}
+
+
+def test_frozen_postgres_is_answered_within_the_timeout_and_db_is_not_ready(
+    cluster: Cluster, otlp: OtlpReceiver, tmp_path: Path, figures: Figures
+) -> None:
+    pool_size, requests, slack = 16, 24, 0.5
+    chain = _chain(cluster, otlp, tmp_path, DATABASE_POOL_SIZE=str(pool_size))
+    chain.start("db")
+    db = chain.url("db")
+    database = chain.env["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    sessions = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = 'db-proxy' AND datname = current_database()"
+    )
+
+    async def server_count() -> int:
+        admin = await asyncpg.connect(database)
+        try:
+            return int(await admin.fetchval(sessions))
+        finally:
+            await admin.close()
+
+    try:
+        asyncio.run(_burst(f"{db}/users", pool_size))  # every pooled connection in use once
+        cluster.signal(signal.SIGSTOP)  # the server and every backend
+        try:
+            answers = asyncio.run(_burst(f"{db}/users", requests))
+            ready = httpx.get(f"{db}/health/ready", timeout=5)
+            live = httpx.get(f"{db}/health/live", timeout=5)
+            during = httpx.get(f"{db}/health", timeout=5).json()["database"]
+        finally:
+            cluster.signal(signal.SIGCONT)
+        statuses = dict(Counter(answer.status_code for answer, _ in answers))
+        took = [t for _, t in answers]
+        figures(
+            f"PostgreSQL frozen: {requests} reads, {statuses} in {min(took):.2f}-{max(took):.2f} s;"
+            f" ready {ready.status_code}"
+        )
+        for answer, took in answers:
+            assert answer.status_code in (503, 504), answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert took < DATABASE_TIMEOUT + slack, f"answered after {took:.2f} s"
+        assert ready.status_code == 503, ready.text
+        assert ready.headers["content-type"] == "application/problem+json"
+        assert live.status_code == 200
+        # Every connection cut off by the timeout was closed, none is still held.
+        assert during["in_use"] == 0, during
+
+        # Recovered: ready again, and db counts exactly the sessions the server has.
+        poll_until(
+            lambda: httpx.get(f"{db}/health/ready", timeout=5).status_code,
+            lambda status: status == 200,
+            timeout=15,
+            what="db ready again",
+        )
+
+        def both() -> tuple[int, int]:
+            return httpx.get(f"{db}/health").json()["database"]["open"], asyncio.run(server_count())
+
+        poll_until(both, lambda got: got[0] == got[1], timeout=15, what="db's count = server's")
+        assert httpx.get(f"{db}/users").status_code == 200
+        poll_until(both, lambda got: got[0] == got[1], timeout=15, what="db's count = server's")
+    finally:
+        chain.stop()

@@ -83,6 +83,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
         self._lock = threading.Lock()
         self._spans: list[Span] = []
         self._metrics, self._logs = _Metrics(), _Logs()
+        self._exports: list[str] = []
         self._server, self.port = self._bind(port)
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -116,6 +117,9 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         received = []
+        # Everything as sent (attributes, events and theirs, links, status message),
+        # for tests that look for a value anywhere in a span.
+        text = str(request)
         for resource_spans in request.resource_spans:
             resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
@@ -141,12 +145,18 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
                     )
         with self._lock:
             self._spans.extend(received)
+            self._exports.append(text)
         return trace_service_pb2.ExportTraceServiceResponse()
 
     def spans(self, trace_id: str | None = None) -> list[Span]:
         """Every span received so far, or those of one trace."""
         with self._lock:
             return [s for s in self._spans if trace_id is None or s.trace_id == trace_id]
+
+    def exported_text(self) -> str:
+        """Every export request received so far, in protobuf text format."""
+        with self._lock:
+            return "\n".join(self._exports)
 
     def trace_ids(self) -> set[str]:
         """The ids of every trace received so far."""

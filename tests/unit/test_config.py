@@ -42,7 +42,7 @@ def test_code_values_without_environment() -> None:
         sampling_ratio=0.5,
         sampler_from_env=False,
         export_traces=True,
-        excluded_paths=frozenset({"/health", "/metrics"}),
+        excluded_paths=frozenset({"/health", "/health/live", "/health/ready", "/metrics"}),
         metrics=OtlpTarget("http://collector:4317", "grpc"),
         logs=OtlpTarget("http://collector:4317", "grpc"),
     )
@@ -54,7 +54,9 @@ def test_defaults_of_the_documented_class() -> None:
     assert settings.endpoint == "http://localhost:4317"
     assert settings.sampling_ratio == 1.0
     assert settings.service_version == "0.1.0"
-    assert settings.excluded_paths == frozenset({"/health", "/metrics"})
+    assert settings.excluded_paths == frozenset(
+        {"/health", "/health/live", "/health/ready", "/metrics"}
+    )
 
 
 def test_resolve_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,9 @@ Service code uses this package exactly as Cello's documentation uses ``cello``::
     app.enable_request_id()
     app.enable_telemetry(OpenTelemetryConfig(service_name="api-gateway"))
 
-and calls the next service through :class:`TracedClient`. :func:`internal_span` and
-:func:`baggage_value` cover the rest a handler may need, :func:`instrument_engine` gives
+and calls the next service through :class:`TracedClient`. :func:`internal_span`,
+:func:`untraced` and :func:`baggage_value` cover the rest a handler may need (and
+:mod:`cello_telemetry.deadline` the caller's deadline), :func:`instrument_engine` gives
 a SQLAlchemy engine a span per statement, and :class:`JsonFormatter` writes log lines
 that lead to their span. The ``OTEL_*`` variables configure the rest. Underneath are the
 stock OpenTelemetry SDK, OTLP exporter, propagators and contrib instrumentations;
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .sql import instrument_engine as instrument_engine
     from .tracing import baggage_value as baggage_value
     from .tracing import internal_span as internal_span
+    from .tracing import untraced as untraced
 
 # Names are imported on first use (PEP 562): a service without a database must not
 # need SQLAlchemy and its instrumentation, which only instrument_engine uses.
@@ -40,6 +42,7 @@ _EXPORTS = {
     "baggage_value": ".tracing",
     "instrument_engine": ".sql",
     "internal_span": ".tracing",
+    "untraced": ".tracing",
 }
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "baggage_value",
     "instrument_engine",
     "internal_span",
+    "untraced",
 ]
 
 

@@ -22,7 +22,7 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from cello_problem import HTTPError
 
 from . import attributes as attr
-from . import request_id
+from . import deadline, request_id
 
 # The request extension that carries the route template to the span-naming hook.
 _ROUTE: Final = "cello_telemetry.route"
@@ -110,12 +110,17 @@ class TracedClient:
 
         Raises:
             HTTPError: 503 when the peer refuses connections, 504 when it does not
-                answer within the timeout, 502 for any other transport failure.
+                answer within the timeout (or the caller's deadline, if sooner, which
+                goes along as ``X-Request-Deadline``), 502 for any other transport failure.
         """
         path = route
         if path_params:
             path = route.format(**{k: quote(str(v), safe="") for k, v in path_params.items()})
-        headers: dict[str, str] = {}
+        # Wait no longer than the caller does, and tell the next service when that is.
+        timeout = deadline.budget(self._timeout)
+        if timeout <= 0:
+            raise HTTPError(504, f"no time left to call {self._peer}: the caller gave up")
+        headers = {deadline.HEADER: deadline.header_value(timeout)}
         rid = request_id.current_request_id()
         if rid is not None:
             headers[request_id.HEADER] = rid
@@ -126,10 +131,11 @@ class TracedClient:
                 params=params,
                 json=json,
                 headers=headers,
+                timeout=timeout,
                 extensions={_ROUTE: route, "trace": _span_events},
             )
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            raise self._transport_error(exc, timeout) from exc
 
     async def call(
         self,
@@ -184,9 +190,9 @@ class TracedClient:
         """Close pooled connections."""
         await self._http.aclose()
 
-    def _transport_error(self, exc: httpx.HTTPError) -> HTTPError:
+    def _transport_error(self, exc: httpx.HTTPError, timeout: float) -> HTTPError:
         if isinstance(exc, httpx.TimeoutException):
-            return HTTPError(504, f"{self._peer} did not answer within {self._timeout:g} s")
+            return HTTPError(504, f"{self._peer} did not answer within {timeout:.3g} s")
         if isinstance(exc, httpx.ConnectError):
             return HTTPError(503, f"{self._peer} is unavailable")
         return HTTPError(502, f"{self._peer} failed: {type(exc).__name__}")

@@ -96,7 +96,9 @@ class OpenTelemetryConfig:
     service_version: str = "0.1.0"
     export_traces: bool = True
     export_metrics: bool = True
-    excluded_paths: tuple[str, ...] | list[str] = field(default=("/health", "/metrics"))
+    excluded_paths: tuple[str, ...] | list[str] = field(
+        default=("/health", "/health/live", "/health/ready", "/metrics")
+    )
 
 
 @dataclass(frozen=True, slots=True)

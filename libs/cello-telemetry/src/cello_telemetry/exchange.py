@@ -23,7 +23,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from cello_problem import HTTPError, problem_response
 
 from . import attributes as attr
-from . import request_id, responses
+from . import deadline, request_id, responses
 from .baggage import BaggageRules
 from .metrics import ServerMetrics
 from .telemetry import Telemetry
@@ -60,8 +60,8 @@ class Edge:
 class Exchange:
     """Starts on arrival; :meth:`finish` or :meth:`fail` answers, ends the span, detaches."""
 
-    __slots__ = ("_context_token", "_id_token", "_metrics", "_mode", "_request", "_rid", "_route",
-                 "_span", "_start")  # fmt: skip
+    __slots__ = ("_context_token", "_deadline_token", "_id_token", "_metrics", "_mode",
+                 "_request", "_rid", "_route", "_span", "_start")  # fmt: skip
 
     def __init__(self, edge: Edge, request: Request, route: str | None) -> None:
         self._start = time.perf_counter()
@@ -74,6 +74,8 @@ class Exchange:
         self._mode = attr.HttpSemconv.OLD
         self._metrics: ServerMetrics | None = None
         headers = request.headers
+        # The caller's deadline holds for the whole request, whatever the edge records.
+        self._deadline_token = deadline.bind(deadline.accept(headers.get(deadline.HEADER)))
         if edge.request_ids:
             self._rid = request_id.accept_or_generate(headers.get(request_id.HEADER))
             self._id_token = request_id.bind(self._rid)
@@ -140,4 +142,5 @@ class Exchange:
                 otel_context.detach(self._context_token)
             if self._id_token is not None:
                 request_id.unbind(self._id_token)
+            deadline.unbind(self._deadline_token)
         return response

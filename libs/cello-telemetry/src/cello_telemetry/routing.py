@@ -22,6 +22,7 @@ from cello.validation import wrap_handler_with_body, wrap_handler_with_validatio
 
 from cello_problem import HTTPError, problem_response
 
+from . import deadline
 from .exchange import Edge, Exchange
 from .responses import as_response, refused_body
 
@@ -93,6 +94,7 @@ def traced_handler(
         async def traced_async(request: Request) -> Response:
             exchange = Exchange(edge, request, route)
             try:
+                deadline.ensure_time_left()  # no work for a caller that has given up
                 if checks:
                     verify_guards(checks, request)
                 response = _response(await inner_async(request))
@@ -106,6 +108,7 @@ def traced_handler(
     def traced(request: Request) -> Response:
         exchange = Exchange(edge, request, route)
         try:
+            deadline.ensure_time_left()
             if checks:
                 verify_guards(checks, request)
             response = _response(inner(request))

@@ -1,4 +1,4 @@
-"""Two small tracing helpers for service code: an INTERNAL span and reading baggage.
+"""Small tracing helpers for service code: an INTERNAL span, no spans, reading baggage.
 
 Services never import OpenTelemetry; when a piece of work inside a handler deserves
 its own span, or a handler needs a baggage entry the caller sent, they use these.
@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from opentelemetry import baggage, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
@@ -36,6 +37,17 @@ def internal_span(
     """
     tracer = trace.get_tracer(INSTRUMENTATION_NAME, tracer_provider=tracer_provider)
     with tracer.start_as_current_span(name, kind=SpanKind.INTERNAL, attributes=attributes):
+        yield
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Run the ``with`` block without spans from the contrib instrumentations.
+
+    For work that is not a request's, such as a readiness probe's check query: it
+    would otherwise start a trace of its own every few seconds.
+    """
+    with suppress_instrumentation():
         yield
 
 

@@ -39,6 +39,12 @@ def create_app(settings: Settings) -> App:
     async def shutdown() -> None:
         await engine.dispose()
 
-    add_health(app, SERVICE_NAME, demo_scenarios=settings.demo.enabled, database=store.pool_status)
+    add_health(
+        app,
+        SERVICE_NAME,
+        ready=store.check_ready,
+        demo_scenarios=settings.demo.enabled,
+        database=store.pool_status,
+    )
     routes.register(app, store, Scenarios(settings.demo))
     return app

@@ -29,8 +29,9 @@ class Settings:
     (``sqlite+aiosqlite:////var/lib/db/users.db`` names another one); a
     ``postgresql+asyncpg://user:password@host:5432/users`` URL runs the same code on
     PostgreSQL. ``DATABASE_POOL_SIZE`` (default 16) caps the connections db holds;
-    ``DATABASE_TIMEOUT`` (seconds, default 1) bounds each wait for the database: for a
-    free pooled connection, for a new one, and on PostgreSQL for each statement. It
+    ``DATABASE_TIMEOUT`` (seconds, default 1) bounds each operation's wait for the
+    database, all of it (a free pooled connection, a new one, every statement, the
+    commit), or the caller's deadline if that comes first. It
     stays below users' ``DB_TIMEOUT`` (2 s), so a dead database is db's own answer.
     ``demo`` holds the fault scenarios' switch, off unless ``DEMO_SCENARIOS=1``.
     """
