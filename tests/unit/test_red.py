@@ -47,9 +47,10 @@ def test_report_says_when_the_page_is_not_prometheus_text(
     html = httpx.MockTransport(lambda request: httpx.Response(200, text="<html></html>\n"))
     with httpx.Client(transport=html) as http:
         assert red.report(http) is False
-    assert "http://collector:8889/metrics is not in the Prometheus text format" in (
-        capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    # A page that is not Prometheus text counts as no answer: no table made of nothing.
+    assert "the collector's page http://collector:8889/metrics answer" in out
+    assert "requests" not in out
 
 
 def test_server_calls_count_server_spans_only() -> None:
