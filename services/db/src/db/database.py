@@ -132,20 +132,19 @@ def create_engine(url: str, pool_size: int = 16, timeout: float = 1.0) -> AsyncE
     database = parsed.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, **options)
+        # sqlite3's own `timeout` is SQLite's busy timeout: a concurrent writer waits
+        # (up to `timeout`) for the lock instead of failing with "database is locked".
+        engine = create_async_engine(url, connect_args={"timeout": timeout}, **options)
     else:  # an in-memory database lives in its one connection, which SQLAlchemy keeps
         engine = create_async_engine(url, **common)
     event.listen(engine.sync_engine, "handle_error", _reduce_driver_error, insert=True)
-    busy_timeout = round(timeout * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        # WAL lets readers run beside the writer; busy_timeout makes a concurrent
-        # writer wait (up to `timeout`) instead of failing with "database is locked";
-        # synchronous=FULL means an acknowledged write survives even a crash of the machine.
+        # WAL lets readers run beside the writer; synchronous=FULL means an
+        # acknowledged write survives even a crash of the machine.
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={busy_timeout}")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
