@@ -15,6 +15,8 @@ from typing import Any
 
 Runs = Mapping[str, list[dict[str, Any]]]
 TRANSPORT = "CELLO_HTTP_TRANSPORT"
+#: The floor row of one client call on the library's default transport.
+CLIENT = "httpx-aiohttp"
 
 
 def _med(rows: list[dict[str, Any]], key: str) -> float:
@@ -27,6 +29,14 @@ def paired(runs: Runs, a: str, b: str, key: str, ratio: bool = True) -> float:
         return math.nan
     pairs = zip(runs[a], runs[b], strict=False)
     return float(statistics.median(x[key] / y[key] if ratio else x[key] - y[key] for x, y in pairs))
+
+
+def added_share(runs: Runs, a: str, b: str, base: str, key: str = "cpu_us") -> float:
+    """Median over rounds of ``(a - b) / base``: what ``a`` adds over ``b``, in ``base``s."""
+    if any(n not in runs for n in (a, b, base)):
+        return math.nan
+    rounds = zip(runs[a], runs[b], runs[base], strict=False)
+    return float(statistics.median((x[key] - y[key]) / z[key] for x, y, z in rounds))
 
 
 def lost_spans(rows: list[dict[str, Any]]) -> tuple[int, int]:
@@ -60,6 +70,8 @@ def summary(runs: Runs, rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict
             "p99_ms": _med(r, "p99_us") / 1000,
             "voluntary_cs": _med(r, "voluntary_cs"),
             "spans_per_request": sum(x["spans"] for x in r) / max(1, sum(x["requests"] for x in r)),
+            "logs_per_request": sum(x.get("log_records", 0) for x in r)
+            / max(1, sum(x["requests"] + x["requests_c1"] for x in r)),
             "lost": lost,
             "expected": expected,
             "errors": sum(x["errors"] for x in r),
@@ -74,19 +86,20 @@ TRACING = "tracing at sampling 1.0 (chain s=1.0 minus chain off)"
 def chain_parts(s: Mapping[str, Mapping[str, Any]], key: str) -> list[tuple[str, float, bool]]:
     """Where a chain read's ``key`` (``cpu_us`` or ``p50_ms``) goes: (part, value, additive).
 
-    Three bare handlers, two httpx calls and one query as db makes it make the three
+    Three bare handlers, two client calls (httpx on aiohttp's transport, as the
+    services make them) and one query as db makes it make the three
     bare hops; what the measured three bare hops cost beyond those parts is the hops
     themselves (a process waking another); what the untraced chain costs beyond the
     three bare hops is the services' own code (validation, request ids, problem
     handling, the telemetry wrapper switched off); tracing is the traced chain minus the
     untraced one. The additive parts sum to the traced read.
     """
-    bare, httpx, query = (s[n][key] for n in ("bare", "httpx", "db today"))
+    bare, client, query = (s[n][key] for n in ("bare", CLIENT, "db today"))
     off, on, floor = s["chain off"][key], s["chain s=1.0"][key], s["three bare hops"][key]
-    handlers, calls, sql = 3 * bare, 2 * (httpx - bare), query - bare
+    handlers, calls, sql = 3 * bare, 2 * (client - bare), query - bare
     return [
         ("Cello handler x3 (bare)", handlers, True),
-        ("httpx call x2 (httpx minus bare)", calls, True),
+        (f"client call x2 ({CLIENT} minus bare)", calls, True),
         ("SQLAlchemy query as db makes it (db today minus bare)", sql, True),
         ("  of which aiosqlite alone (minus bare)", s["aiosqlite"][key] - bare, False),
         ("the three hops beyond their parts (floor minus the three above)",
@@ -108,14 +121,13 @@ def largest(parts: list[tuple[str, float, bool]], traced: bool) -> tuple[str, fl
 def transport_rows(rows: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str | None]:
     """The untraced chain rows on httpx's transport and on aiohttp's, if the run had both.
 
-    A row on aiohttp's transport says ``CELLO_HTTP_TRANSPORT=aiohttp``; its base says
-    ``=httpx``, or nothing while httpx is the library's default.
+    A row on httpx's own transport says ``CELLO_HTTP_TRANSPORT=httpx``; one on aiohttp's
+    says ``=aiohttp``, or nothing (the library's default).
     """
     chains = {n: r for n, r in rows.items() if r["kind"] == "chain" and not r["traced"]}
-    aiohttp = next((n for n, r in chains.items() if r["env"].get(TRANSPORT) == "aiohttp"), None)
-    httpx = next((n for n, r in chains.items() if r["env"].get(TRANSPORT) == "httpx"), None)
-    if httpx is None:
-        httpx = next((n for n, r in chains.items() if TRANSPORT not in r["env"]), None)
+    by = {n: r["env"].get(TRANSPORT, "aiohttp") for n, r in chains.items()}
+    aiohttp = next((n for n, t in by.items() if t == "aiohttp"), None)
+    httpx = next((n for n, t in by.items() if t == "httpx"), None)
     return httpx, aiohttp
 
 
@@ -139,13 +151,7 @@ def targets(runs: Runs, rows: Mapping[str, Mapping[str, Any]]) -> list[dict[str,
         transport = 1 - paired(runs, aiohttp, httpx, "cpu_us")
         transport_rest = part(cpu, False, "untraced read")
     else:
-        transport = math.nan
-        calls = 2 * (s["httpx-aiohttp"]["cpu_us"] - s["httpx"]["cpu_us"])
-        transport_rest = (
-            f"no chain row has {TRANSPORT}=aiohttp yet; from the parts, two calls on "
-            f"aiohttp's transport would change the untraced read by {calls:+,.0f} µs CPU "
-            f"({100 * calls / s['chain off']['cpu_us']:+.0f} %)"
-        )
+        transport, transport_rest = math.nan, f"no untraced chain row with {TRANSPORT}=httpx"
     on, off = s["chain s=1.0"]["cpu_us_by"], s["chain off"]["cpu_us_by"]
     added = {k: on[k] - v for k, v in off.items()}
     traced_rest = (
@@ -168,6 +174,11 @@ def targets(runs: Runs, rows: Mapping[str, Mapping[str, Any]]) -> list[dict[str,
          paired(runs, "chain s=1.0", "fastapi chain s=1.0", "rps"), part(cpu, True, "traced read")),
         ("untraced chain req/s / FastAPI peer's untraced", 1.3, False,
          paired(runs, "chain off", "fastapi chain off", "rps"), part(cpu, False, "untraced read")),
+        ("metrics' CPU per request / bare handler's (echo s=1.0 minus echo traces)", 0.25, True,
+         added_share(runs, "echo s=1.0", "echo traces", "bare"),
+         "the edge's histogram and the SDK's aggregation"),
+        ("chain req/s with every signal / untraced", 0.6, False,
+         paired(runs, "chain every signal", "chain off", "rps"), traced_rest),
     ]  # fmt: skip
     out = []
     for label, limit, at_most, value, rest in table:
@@ -226,6 +237,7 @@ def _n(value: float, digits: int = 0) -> str:
 
 def findings(
     runs: Runs,
+    rows: Mapping[str, Mapping[str, Any]],
     s: Mapping[str, Mapping[str, Any]],
     added: Mapping[str, float],
     floor: Mapping[str, float],
@@ -233,7 +245,7 @@ def findings(
 ) -> str:
     """The run's results in a few sentences, every figure from this run."""
     cpu = chain_parts(s, "cpu_us")
-    calls = next(v for n, v, _ in cpu if n.startswith("httpx call"))
+    calls = next(v for n, v, _ in cpu if n.startswith("client call"))
     cello, fastapi = added.values()
     sdk = floor["server_span"] + floor["encode"]
     lines = [
@@ -245,26 +257,59 @@ def findings(
         f"- Tracing a request costs Cello {cello:,.0f} µs of CPU, {_x(cello / sdk)} what the "
         f"SDK itself takes for the span and its encoding ({sdk:,.0f} µs); FastAPI's stock "
         f"instrumentation takes {fastapi:,.0f} µs.",
-        f"- The two httpx calls are the largest part of a read: {calls:,.0f} µs, "
+        f"- The two client calls take {calls:,.0f} µs, "
         f"{100 * calls / s['chain s=1.0']['cpu_us']:.0f} % of the traced read. One call costs "
         f"its caller {s['httpx']['cpu_us'] - s['bare']['cpu_us']:,.0f} µs on httpx's own "
         f"transport, {s['httpx-aiohttp']['cpu_us'] - s['bare']['cpu_us']:,.0f} µs on "
         f"aiohttp's, {s['aiohttp']['cpu_us'] - s['bare']['cpu_us']:,.0f} µs with aiohttp "
         "alone.",
     ]
-    today, proposed, alone = (sql.get(n, {}) for n in ("db today", "proposed", "aiosqlite"))
-    if all(v and "skipped" not in v for v in (today, proposed, alone)):
+    httpx, aiohttp = transport_rows({n: r for n, r in rows.items() if n in runs})
+    if httpx and aiohttp:
+        lines.append(
+            f"- On aiohttp's transport the untraced chain serves "
+            f"{_x(paired(runs, aiohttp, httpx, 'rps'))} the req/s it serves on httpx's own, on "
+            f"{100 * (1 - paired(runs, aiohttp, httpx, 'cpu_us')):.0f} % less CPU per read."
+        )
+    signals = signal_costs(runs)
+    if signals:
+        lines.append(
+            "- Per request, over the bare handler's own CPU: "
+            + "; ".join(f"{name} {_n(us)} µs ({_x(share)})" for name, _, us, share in signals)
+            + "."
+        )
+    today, before, alone = (
+        sql.get(n, {}) for n in ("db today", "a transaction per read", "aiosqlite")
+    )
+    if all(v and "skipped" not in v for v in (today, before, alone)):
         lines.append(
             f"- A read as db makes it is {today['trips']:.0f} trips to aiosqlite's thread "
-            "(SQLAlchemy's adaptor sends cursor, execute, fetchall and close, and a rollback "
-            f"as the connection returns) where aiosqlite alone needs {alone['trips']:.0f}: "
-            f"{today['cpu_us'] - alone['cpu_us']:,.0f} µs more CPU per query. The proposed "
-            f"settings take {today['trips'] - proposed['trips']:.0f} trip off and change its "
-            f"CPU by {proposed['vs_db_us']:+,.0f} µs "
-            f"({100 * proposed['vs_db_us'] / today['cpu_us']:+.0f} %); no setting measured "
-            "here removes the adaptor's four calls or SQLAlchemy's own work."
+            "(SQLAlchemy's adaptor sends cursor, execute, fetchall and close) where aiosqlite "
+            f"alone needs {alone['trips']:.0f}: {today['cpu_us'] - alone['cpu_us']:,.0f} µs more "
+            "CPU per query. A transaction per read, SQLAlchemy's default, would add "
+            f"{before['trips'] - today['trips']:.0f} trip and {before['vs_db_us']:+,.0f} µs; no "
+            "setting measured here removes the adaptor's four calls or SQLAlchemy's own work."
         )
     return "\n".join(lines)
+
+
+#: What each signal adds to a request: (name, the row with it, the row without it).
+SIGNALS = (
+    ("traces at sampling 1.0", "echo traces", "echo off"),
+    ("metrics", "echo s=1.0", "echo traces"),
+    ("one INFO record as a JSON line on stderr", "echo s=1.0 log line", "echo s=1.0"),
+    ("the same record over OTLP", "echo s=1.0 log", "echo s=1.0 log line"),
+)
+
+
+def signal_costs(runs: Runs) -> list[tuple[str, str, float, float]]:
+    """(signal, the rows compared, added CPU µs, as a share of the bare handler's CPU)."""
+    return [
+        (name, f"{a} minus {b}", paired(runs, a, b, "cpu_us", ratio=False),
+         added_share(runs, a, b, "bare"))
+        for name, a, b in SIGNALS
+        if a in runs and b in runs
+    ]  # fmt: skip
 
 
 def write(results: dict[str, Any], out: Path) -> str:
@@ -275,14 +320,12 @@ def write(results: dict[str, Any], out: Path) -> str:
     verdicts = targets(runs, rows)
     cpu = chain_parts(s, "cpu_us")
     added = {
-        "Cello (cello_telemetry)": paired(runs, "echo s=1.0", "echo off", "cpu_us", ratio=False),
+        "Cello (cello_telemetry)": paired(runs, "echo traces", "echo off", "cpu_us", ratio=False),
         "FastAPI (stock instrumentation)": paired(
             runs, "fastapi echo s=1.0", "fastapi echo off", "cpu_us", ratio=False
         ),
     }
     by_sql = {r["name"]: r for r in sql}
-    proposed, today = by_sql.get("proposed", {}), by_sql.get("db today", {})
-    served = paired(runs, "db proposed", "db today", "cpu_us", ratio=False)
     text = [
         "# Benchmarks: the template against FastAPI and the floors\n",
         "Generated by `make bench` (`bench/run.py`); do not edit by hand. Every row is its "
@@ -296,13 +339,14 @@ def write(results: dict[str, Any], out: Path) -> str:
         f"- {st['rounds']} rounds of {st['duration']} s at {st['connections']} connections and "
         f"{st['latency_duration']} s at 1; Python {m['python']}, {m['wrk']}\n",
         "## In short\n",
-        findings(runs, s, added, floor, by_sql),
+        findings(runs, rows, s, added, floor, by_sql),
         "\n## Side by side\n",
         _md(["row", "what it measures", "req/s", "x bare", "CPU µs/req", "p50 ms (1 conn)",
-             "p50 x bare", "spans/req", "lost spans", "errors"],
+             "p50 x bare", "spans/req", "log records/req", "lost spans", "errors"],
             [[f"**{n}**" if rows[n]["group"] == "chain" else n, rows[n]["what"], _n(r["rps"]),
               _x(r["x_bare"]), _n(r["cpu_us"]), f"{r['p50_ms']:.2f}", _x(r["p50_x_bare"]),
               f"{r['spans_per_request']:.2f}" if rows[n]["traced"] else "-",
+              f"{r['logs_per_request']:.2f}" if rows[n]["traced"] else "-",
               r["lost"] if rows[n]["traced"] else "-", r["errors"]] for n, r in s.items()]),
         "\nThe floor rows are bare Cello apps doing one thing per request (`bench/apps/"
         "component.py`); a `+` row is the bare handler plus that one call, its CPU the "
@@ -322,10 +366,18 @@ def write(results: dict[str, Any], out: Path) -> str:
         f"The SDK alone (`bench/floor.py`, no project code): {floor['server_span']:.0f} µs to "
         f"start and end a SERVER span from a `traceparent`, {floor['encode']:.0f} µs to "
         f"encode it to OTLP, {floor['unsampled']:.0f} µs when unsampled. Added CPU per "
-        "request of the one-service rows, sampling 1.0 minus tracing off:\n",
+        "request of the one-service rows, traces at sampling 1.0 minus telemetry off:\n",
         _md(["framework", "added CPU µs/request", "x the SDK's span + encoding"],
             [[k, _n(v), _x(v / (floor["server_span"] + floor["encode"]))]
              for k, v in added.items()]),
+        "\n## What each signal adds to one request\n",
+        "The echo rows, each against the one before it; the ratio is to the bare handler's "
+        "own CPU per request (the metrics target: at most 0.25x). The log record is the "
+        "edge's INFO access-log line, which every service writes per request at "
+        "`LOG_LEVEL=INFO`.\n",
+        _md(["signal", "rows compared", "added CPU µs/request", "x the bare handler's CPU"],
+            [[name, compared, _n(us), _x(share)]
+             for name, compared, us, share in signal_costs(runs)]),
         "\n## SQLAlchemy per query, one public setting at a time (`bench/sql.py`)\n",
         "One process reads user 1 with each variant in turn, round-robin. Trips are the "
         "jobs handed to aiosqlite's thread per query, counted through "
@@ -344,14 +396,6 @@ def write(results: dict[str, Any], out: Path) -> str:
               _n(r["wall_us"]), _n(r["loop_sleeps"], 1), _n(r["switches"], 1), _n(r["qps16"]),
               _n(r["cpu16_us"])] for r in sql]),
     ]  # fmt: skip
-    if proposed and today and "skipped" not in proposed:
-        text.append(
-            f"\nThe proposed settings take a read from {today['trips']:.0f} trips to "
-            f"{proposed['trips']:.0f} and change its CPU by {proposed['vs_db_us']:+,.0f} µs "
-            f"({100 * proposed['vs_db_us'] / today['cpu_us']:+.0f} %) at one query, "
-            f"{proposed['cpu16_us'] - today['cpu16_us']:+,.0f} µs at 16; served by a bare "
-            f"app (`db proposed` against `db today` above), {served:+,.0f} µs CPU per request."
-        )
     text.append("\n![req/s and CPU per request of every row](benchmarks.png)\n")
     markdown = "\n".join(text)
     out.mkdir(parents=True, exist_ok=True)

@@ -81,6 +81,10 @@ class Row:
 
 OFF = {"OTEL_SDK_DISABLED": "true"}
 ON = {"OTEL_TRACES_SAMPLER_ARG": "1.0"}
+INFO = {"LOG_LEVEL": "INFO"}  # the access-log records too (the bench's default is WARNING)
+TRANSPORT = report.TRANSPORT
+#: The client component the chain's calls match (the library's default transport).
+CLIENT = "httpx-aiohttp"
 
 ROWS: dict[str, Row] = {
     "bare": Row("floor", "bare cello.App, an async handler returning a dict", "component",
@@ -95,21 +99,26 @@ ROWS: dict[str, Row] = {
                      component="aiosqlite"),
     "db today": Row("floor", "+ the same SELECT through db's UserStore.get", "component",
                     component="db today"),
-    "db proposed": Row("floor", "+ the same SELECT, db's engine with the proposed settings",
-                       "component", component="db proposed"),
-    "three bare hops": Row("floor", "httpx -> httpx -> db today: three bare apps", "hops"),
+    "three bare hops": Row("floor", "httpx-aiohttp -> httpx-aiohttp -> db today: three bare apps",
+                           "hops"),
     "echo off": Row("service", "cello_telemetry.App, OTEL_SDK_DISABLED=true", "echo", OFF),
-    "echo s=1.0": Row("service", "cello_telemetry.App, sampling 1.0, OTLP/gRPC", "echo", ON),
+    "echo traces": Row("service", "cello_telemetry.App, sampling 1.0, traces only, OTLP/gRPC",
+                       "echo", {**ON, "OTEL_METRICS_EXPORTER": "none"}),
+    "echo s=1.0": Row("service", "the same, traces and metrics (the default)", "echo", ON),
+    "echo s=1.0 log line": Row("service", "+ its INFO access-log record, a JSON line on stderr",
+                               "echo", {**ON, **INFO, "OTEL_LOGS_EXPORTER": "none"}),
+    "echo s=1.0 log": Row("service", "+ that record over OTLP too: every signal", "echo",
+                          {**ON, **INFO}),
     "fastapi echo off": Row("service", "FastAPI + uvicorn, no instrumentation", "peer-echo", OFF),
     "fastapi echo s=1.0": Row("service", "FastAPI + its stock instrumentation, OTLP/gRPC",
                               "peer-echo", ON),
     "chain off": Row("chain", "gateway -> users -> db, OTEL_SDK_DISABLED=true", "chain", OFF),
-    "chain s=1.0": Row("chain", "the same, sampling 1.0, OTLP/gRPC", "chain", ON),
-    # The chain with each client transport: one line each once the library reads it, e.g.
-    # "chain aiohttp off": Row("chain", "the same on aiohttp's transport", "chain",
-    #                          {**OFF, "CELLO_HTTP_TRANSPORT": "aiohttp"}),
-    # (and the same with ON). The report compares a row with CELLO_HTTP_TRANSPORT=aiohttp
-    # against the one with =httpx, or without the variable while httpx is the default.
+    "chain httpx off": Row("chain", "the same, httpx's own transport (CELLO_HTTP_TRANSPORT=httpx)",
+                           "chain", {**OFF, TRANSPORT: "httpx"}),
+    "chain s=1.0": Row("chain", "the chain, sampling 1.0, traces and metrics over OTLP/gRPC",
+                       "chain", ON),
+    "chain every signal": Row("chain", "+ each service's INFO access-log record over OTLP",
+                              "chain", {**ON, **INFO}),
     "fastapi chain off": Row("chain", "the FastAPI peer, no instrumentation", "peer-chain", OFF),
     "fastapi chain s=1.0": Row("chain", "the FastAPI peer, its stock instrumentation",
                                "peer-chain", ON),
@@ -173,6 +182,9 @@ class Bench:
     def sink_spans(self, row: str) -> int:
         return int(procs.get_json(f"http://127.0.0.1:{self.sink_port}/").get(row, 0))
 
+    def sink_logs(self, row: str) -> int:
+        return int(procs.get_json(f"http://127.0.0.1:{self.sink_port}/logs").get(row, 0))
+
     def settle(self, row: str) -> int:
         """Wait until the row's spans stop arriving at the sink; return the count."""
         last, deadline = -1, time.monotonic() + 15
@@ -218,8 +230,8 @@ class Bench:
             return Target(url, row.path, {name: pid}, "", [url + "/rusage"])
         if row.kind == "hops":
             hop3 = self._helper("hop3", "db today")
-            hop2 = self._helper("hop2", "httpx", hop3)
-            url, pid = self._component(name, "httpx", hop2)
+            hop2 = self._helper("hop2", CLIENT, hop3)
+            url, pid = self._component(name, CLIENT, hop2)
             pids = {"hop1": pid, "hop2": procs.pid_on_port(_port(hop2)) or 0,
                     "hop3": procs.pid_on_port(_port(hop3)) or 0}  # fmt: skip
             rusage = [f"{u}/rusage" for u in (url, hop2, hop3)]
@@ -268,6 +280,7 @@ class Bench:
         """
         url = target.url + target.path
         spans0 = self.sink_spans(target.row) if target.row else 0
+        logs0 = self.sink_logs(target.row) if target.row else 0
         cpu0, switches0 = target.cpu_by(), target.switches()
         load = wrk(url, self.s.duration, self.s.connections)
         cpu = {name: t - cpu0[name] for name, t in target.cpu_by().items()}
@@ -275,6 +288,7 @@ class Bench:
         spans1 = self.settle(target.row) if target.row else 0
         latency = wrk(url, self.s.latency_duration, 1)
         spans2 = self.settle(target.row) if target.row else 0
+        logs1 = self.sink_logs(target.row) if target.row else 0  # both runs' records
         n = max(1, load.requests)
         return {
             "rps": load.rps,
@@ -288,6 +302,7 @@ class Bench:
             "voluntary_cs": (switches1[0] - switches0[0]) / n,
             "involuntary_cs": (switches1[1] - switches0[1]) / n,
             "spans": spans1 - spans0,
+            "log_records": logs1 - logs0,
             "spans_c1": spans2 - spans1,
             "requests_c1": latency.requests,
             "errors": load.errors + load.non2xx + latency.errors + latency.non2xx,

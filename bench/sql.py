@@ -64,10 +64,11 @@ class Variant:
     db: bool = False  # db's own UserStore.get on db's own engine
 
 
-#: What db should add to its SQLite engine's options: every statement commits on its own
-#: (each of db's writes is one statement), and no rollback is sent as a connection
-#: returns, which on aiosqlite is a trip to the connection's thread of its own.
-PROPOSED: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True}
+#: What db's create_engine adds for SQLite besides the pool: reads run in autocommit,
+#: and no rollback is sent as a connection returns (on aiosqlite a trip to the
+#: connection's thread of its own). Every variant below but ``a transaction per read``
+#: starts from these.
+DB_SETTINGS: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True}
 
 VARIANTS: dict[str, Variant] = {
     "aiosqlite": Variant("aiosqlite alone: execute_fetchall, one trip", driver="fetchall"),
@@ -77,11 +78,16 @@ VARIANTS: dict[str, Variant] = {
     ),
     "db today": Variant("db's UserStore.get on db's create_engine (services/db)", db=True),
     "db's copy": Variant("db's engine settings, the bench's copy"),
+    "a transaction per read": Variant(
+        "SQLAlchemy's default: each read in a transaction, rolled back on return",
+        engine={"isolation_level": "SERIALIZABLE", "skip_autocommit_rollback": False},
+    ),
+    "rollback on return": Variant(
+        "autocommit, but the pool's reset-on-return rollback kept (skip_autocommit_rollback=False)",
+        engine={"skip_autocommit_rollback": False},
+    ),
     "held connection": Variant(
         "one connection per request: a worker keeps its connection across queries", held=True
-    ),
-    "reset_on_return=None": Variant(
-        "pool_reset_on_return=None", engine={"pool_reset_on_return": None}
     ),
     "pre-ping": Variant(
         "pool_pre_ping=True (db uses it on PostgreSQL)", engine={"pool_pre_ping": True}
@@ -94,14 +100,6 @@ VARIANTS: dict[str, Variant] = {
     ),
     "no compiled cache": Variant(
         "compiled_cache=None: the statement compiled per query", execution={"compiled_cache": None}
-    ),
-    "AUTOCOMMIT": Variant("isolation_level=AUTOCOMMIT", engine={"isolation_level": "AUTOCOMMIT"}),
-    "AUTOCOMMIT per read": Variant(
-        "isolation_level=AUTOCOMMIT as an execution option of the reads only",
-        execution={"isolation_level": "AUTOCOMMIT"},
-    ),
-    "proposed": Variant(
-        "isolation_level=AUTOCOMMIT, skip_autocommit_rollback=True (PROPOSED)", engine=PROPOSED
     ),
 }
 
@@ -151,8 +149,8 @@ class _CountedQueue:
 
 
 def engine(path: Path, trips: list[int] | None = None, **options: Any) -> AsyncEngine:
-    """db's SQLite engine (pool and pragmas), with ``options`` on top; counted if asked."""
-    kwargs: dict[str, Any] = {**POOL, **options}
+    """db's SQLite engine (pool, settings, pragmas), ``options`` on top; counted if asked."""
+    kwargs: dict[str, Any] = {**POOL, **DB_SETTINGS, **options}
     if trips is not None:
         counter = trips
 

@@ -10,9 +10,7 @@ Run as ``python bench/apps/component.py`` with ``PORT`` and ``BENCH_COMPONENT`` 
 - ``httpx-aiohttp``: the same client on ``httpx_aiohttp.AiohttpTransport``;
 - ``aiohttp``: the same ``GET`` with one ``aiohttp.ClientSession`` alone;
 - ``aiosqlite``: one ``SELECT`` of a user by id on one long-lived aiosqlite connection;
-- ``db today``: the same read through db's own ``UserStore.get`` on db's own engine;
-- ``db proposed``: the same read on db's engine with the settings ``bench/sql.py``
-  proposes (``PROPOSED``).
+- ``db today``: the same read through db's own ``UserStore.get`` on db's own engine.
 
 No tracing, no request ids: the floor each hop stands on. ``/rusage`` answers the
 kernel's counters for the whole process (exited threads included), which
@@ -21,7 +19,6 @@ kernel's counters for the whole process (exited threads included), which
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
 from pathlib import Path
@@ -35,7 +32,7 @@ import httpx_aiohttp
 from sqlalchemy.engine import make_url
 
 from bench.schema import GET_SQL, seed
-from bench.sql import POOL_SIZE, POOL_TIMEOUT, PROPOSED, engine, read_once
+from bench.sql import POOL_SIZE, POOL_TIMEOUT
 
 LIMIT = 64  # connections to the downstream: above wrk's 16, so none waits for one
 
@@ -70,9 +67,6 @@ def create_app(component: str) -> cello.App:
             url = os.environ["DATABASE_URL"]
             state["store"] = UserStore(create_engine(url, POOL_SIZE), POOL_TIMEOUT)
             await state["store"].warm_up()  # as db's start-up: the pool open, reads compiled
-        elif component == "db proposed":
-            state["engine"] = engine(_database(), **PROPOSED)
-            await asyncio.gather(*(read_once(state["engine"]) for _ in range(POOL_SIZE)))
 
     @app.get("/")
     async def one(request: Any) -> dict[str, Any]:
@@ -88,8 +82,6 @@ def create_app(component: str) -> cello.App:
             return {"id": next(iter(rows))[0]}
         if component == "db today":
             return {"id": (await state["store"].get(1))["id"]}
-        if component == "db proposed":
-            return {"id": (await read_once(state["engine"]))["id"]}
         return {"message": "hello", "path": request.path}
 
     @app.get("/health")

@@ -2,8 +2,9 @@
 
 Run as ``python bench/apps/echo.py`` with ``PORT`` set: a ``cello_telemetry.App``
 set up exactly as the Cello docs show, and configured, like the real services, by the
-standard ``OTEL_*`` variables alone (``OTEL_SDK_DISABLED=true``: tracing off). The bare
-``cello.App`` floor is ``bench/apps/component.py``'s ``bare``.
+standard ``OTEL_*`` variables alone (``OTEL_SDK_DISABLED=true``: tracing off), and run
+as they are (``cello_runner.serve``: JSON log lines on stderr and the OTLP log handler,
+at ``LOG_LEVEL``). The bare ``cello.App`` floor is ``bench/apps/component.py``'s ``bare``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from cello_runner import serve
 from cello_telemetry import App, OpenTelemetryConfig
 
 
@@ -32,7 +34,4 @@ def create_app() -> App:
 
 
 if __name__ == "__main__":
-    # Cello's access log is off, as in the real services: what is measured is tracing.
-    create_app().run(
-        host="127.0.0.1", port=int(os.environ["PORT"]), workers=1, debug=False, logs=False
-    )
+    serve(create_app(), host="127.0.0.1", port=int(os.environ["PORT"]))
