@@ -131,7 +131,10 @@ class Cluster:
         )
         if done.returncode != 0:
             log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"{tool} {' '.join(args)} failed:\n{done.stderr}{log}")
+            raise RuntimeError(
+                f"{tool} {' '.join(args)} failed (exit {done.returncode}):\n"
+                f"{done.stdout}{done.stderr}{log}"
+            )
 
     def start(self) -> None:
         """Create the cluster on first use, then start the server and wait until it is up."""
