@@ -413,6 +413,12 @@ def main() -> int:
     finally:
         bench.close()
     results["runtime_s"] = time.monotonic() - started
+    if settings.only:  # the report compares every row with others: a subset has no report
+        settings.out.mkdir(parents=True, exist_ok=True)
+        partial = settings.out / "results-partial.json"
+        partial.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        print(f"BENCH_ONLY run: the rows above, and {partial}; no report")
+        return 0
     text = report.write(results, settings.out)
     print("\n" + text)
     print(f"wrote {settings.out}/README.md in {results['runtime_s'] / 60:.1f} min")

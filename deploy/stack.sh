@@ -378,17 +378,25 @@ print_urls() {
     echo "    RED metrics     http://127.0.0.1:$SPANMETRICS_PORT/metrics   (SAMPLING=$sampling)"
 }
 
+# Resident memory of one process, in MiB ("-" when it is gone).
+rss_mib() {
+    awk '/^VmRSS:/ { printf "%d", $2 / 1024; found = 1 } END { if (!found) printf "-" }' \
+        "/proc/$1/status" 2>/dev/null || printf -- -
+}
+
 native_status() {
-    local c name ports url pid state health
+    local c name ports url pid state health rss total=0
     [ -f "$run/sampling" ] && say "sampling: $(cat "$run/sampling")"
-    printf '%-15s %-8s %-9s %-8s %s\n' COMPONENT PID STATE HEALTH PORTS
+    printf '%-15s %-8s %-9s %-8s %-8s %s\n' COMPONENT PID STATE HEALTH RSS_MIB PORTS
     for c in "${COMPONENTS[@]}"; do
         IFS='|' read -r name ports url <<<"$c"
-        if pid=$(pid_of "$name"); then state=running; else pid=-; state=stopped; fi
+        if pid=$(pid_of "$name"); then state=running; rss=$(rss_mib "$pid"); else pid=-; state=stopped; rss=-; fi
         if healthy "$url"; then health=ok; else health=-; fi
         [ "$state" = stopped ] && [ "$health" = ok ] && state=foreign
-        printf '%-15s %-8s %-9s %-8s %s\n' "$name" "$pid" "$state" "$health" "$ports"
+        [ "$rss" != - ] && total=$((total + rss))
+        printf '%-15s %-8s %-9s %-8s %-8s %s\n' "$name" "$pid" "$state" "$health" "$rss" "$ports"
     done
+    printf '%-15s %-8s %-9s %-8s %-8s\n' total '' '' '' "$total"
 }
 
 native_logs() {
