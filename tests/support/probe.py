@@ -4,9 +4,10 @@ The global tracer provider and the contrib instrumentations' semantic-convention
 set once per process, so tests that vary ``OTEL_*`` variables run this module as a child
 process (``python -m support.probe``) with the variables in its environment. The request
 runs a SQL statement (SQLAlchemy, instrumented), an INTERNAL span, a linked span with
-three events, and a call through a ``TracedClient`` to a mock peer. The result is JSON on
-stdout: the spans exported, what a user's own ``SpanProcessor`` on the global provider
-saw, the headers sent downstream and the response's headers.
+three events, and a call through a ``TracedClient`` to a peer on loopback, on the
+transport ``CELLO_HTTP_TRANSPORT`` names. The result is JSON on stdout: the spans exported,
+what a user's own ``SpanProcessor`` on the global provider saw, the headers sent
+downstream and the response's headers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import sys
 from typing import Any
 
-import httpx
 from cello import Request
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cello_telemetry import App, OpenTelemetryConfig, TracedClient, instrument_engine, internal_span
+from support.peer import Peer
 
 LINKED = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(1))
 
@@ -59,6 +60,11 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
 
 
 async def main(rate: float, headers: dict[str, str]) -> dict[str, Any]:
+    async with Peer() as peer:
+        return await _probe(rate, headers, peer)
+
+
+async def _probe(rate: float, headers: dict[str, str], peer: Peer) -> dict[str, Any]:
     exporter = InMemorySpanExporter()
     app = App()
     app.enable_request_id()
@@ -70,15 +76,7 @@ async def main(rate: float, headers: dict[str, str]) -> dict[str, Any]:
     if hasattr(provider, "add_span_processor"):  # not with OTEL_SDK_DISABLED=true
         provider.add_span_processor(recorder)
 
-    sent: list[dict[str, str]] = []
-
-    def peer(request: httpx.Request) -> httpx.Response:
-        sent.append(dict(request.headers))
-        return httpx.Response(200, json={"id": 1})
-
-    client = TracedClient(
-        "http://peer:8001", peer_service="peer", transport=httpx.MockTransport(peer)
-    )
+    client = TracedClient(peer.url, peer_service="peer")
     engine = create_async_engine("sqlite+aiosqlite:///:memory:")
     instrument_engine(engine)
 
@@ -107,7 +105,7 @@ async def main(rate: float, headers: dict[str, str]) -> dict[str, Any]:
     return {
         "status": int(response.status),
         "response_headers": dict(response.headers),
-        "sent": sent,
+        "sent": [seen.headers for seen in peer.requests],
         "spans": [_span(span) for span in exporter.get_finished_spans()],
         "seen": recorder.seen,
         "provider": type(trace.get_tracer_provider()).__module__,

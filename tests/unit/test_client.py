@@ -332,6 +332,7 @@ def test_unreadable_answer_is_502(answer: Responder) -> None:
     ("exc", "status", "detail", "exc_type"),
     [
         (httpx.ConnectError("refused"), 503, f"{PEER} is unavailable", "httpx.ConnectError"),
+        (httpx.ReadError("reset"), 503, f"{PEER} is unavailable", "httpx.ReadError"),
         (httpx.ConnectTimeout("slow"), 504, TIMED_OUT, "httpx.ConnectTimeout"),
         (httpx.ReadTimeout("slow"), 504, TIMED_OUT, "httpx.ReadTimeout"),
         (httpx.WriteTimeout("slow"), 504, TIMED_OUT, "httpx.WriteTimeout"),

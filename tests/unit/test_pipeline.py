@@ -37,6 +37,12 @@ def probe(rate: float = 1.0, headers: dict[str, str] | None = None, **env: str) 
     return out
 
 
+@pytest.fixture(params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """The client's transport (``CELLO_HTTP_TRANSPORT``) for a test of what it sends."""
+    return str(request.param)
+
+
 def sampled(traceparent: str) -> bool:
     # New traces also carry the random-trace-id flag (0x02) of Trace Context Level 2.
     return bool(int(traceparent[-2:], 16) & 0x01)
@@ -73,16 +79,19 @@ def test_span_limits_from_the_environment_hold_on_exported_spans() -> None:
     assert linked["events"] == 1
 
 
-def test_by_default_trace_context_and_baggage_go_downstream() -> None:
-    (sent,) = probe(headers={"traceparent": SAMPLED_PARENT, "baggage": "k=v"})["sent"]
+def test_by_default_trace_context_and_baggage_go_downstream(transport: str) -> None:
+    headers = {"traceparent": SAMPLED_PARENT, "baggage": "k=v"}
+    (sent,) = probe(headers=headers, CELLO_HTTP_TRANSPORT=transport)["sent"]
 
     assert sent["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
     assert sent["baggage"] == "k=v"
 
 
-def test_otel_propagators_tracecontext_sends_no_baggage() -> None:
+def test_otel_propagators_tracecontext_sends_no_baggage(transport: str) -> None:
     result = probe(
-        headers={"traceparent": SAMPLED_PARENT, "baggage": "k=v"}, OTEL_PROPAGATORS="tracecontext"
+        headers={"traceparent": SAMPLED_PARENT, "baggage": "k=v"},
+        OTEL_PROPAGATORS="tracecontext",
+        CELLO_HTTP_TRANSPORT=transport,
     )
 
     (sent,) = result["sent"]
@@ -90,8 +99,12 @@ def test_otel_propagators_tracecontext_sends_no_baggage() -> None:
     assert "baggage" not in sent
 
 
-def test_otel_propagators_none_sends_nothing_and_ignores_the_caller() -> None:
-    result = probe(headers={"traceparent": SAMPLED_PARENT}, OTEL_PROPAGATORS="none")
+def test_otel_propagators_none_sends_nothing_and_ignores_the_caller(transport: str) -> None:
+    result = probe(
+        headers={"traceparent": SAMPLED_PARENT},
+        OTEL_PROPAGATORS="none",
+        CELLO_HTTP_TRANSPORT=transport,
+    )
 
     (sent,) = result["sent"]
     assert "traceparent" not in sent
@@ -124,9 +137,9 @@ NEW_SQL = {"db.system.name", "db.query.text"}
     ],
 )
 def test_one_setting_moves_server_client_and_sql_spans(
-    opt_in: str, present: set[str], absent: set[str]
+    opt_in: str, present: set[str], absent: set[str], transport: str
 ) -> None:
-    spans = by_name(probe(OTEL_SEMCONV_STABILITY_OPT_IN=opt_in))
+    spans = by_name(probe(OTEL_SEMCONV_STABILITY_OPT_IN=opt_in, CELLO_HTTP_TRANSPORT=transport))
     names = set(spans[SERVER]["attributes"]) | set(spans[CLIENT]["attributes"])
     names |= set(spans[SQL]["attributes"])
 
