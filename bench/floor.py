@@ -10,7 +10,11 @@ several rounds, each the calling thread's CPU time over many repetitions) for
 - ``encode``: encode finished spans to an OTLP request with the stock exporter's encoder
   and serialise it, in batches of 128 (the batch processor's ``maxExportBatchSize`` is
   512; the services send smaller batches at their request rates);
-- ``unsampled``: the same as ``server_span`` under a sampler that drops everything.
+- ``unsampled``: the same as ``server_span`` under a sampler that drops everything;
+- ``histogram``: record one ``http.server.request.duration`` measurement with the edge's
+  attributes while a sampled span is current, so the SDK's default trace-based exemplar
+  filter offers it to the bucket's exemplar reservoir, as the edge's record does;
+- ``histogram_no_exemplar``: the same with the ``AlwaysOffExemplarFilter``.
 
 This is the floor a traced request cannot go below with the SDK; ``make bench`` prints
 it next to what the services add.
@@ -25,6 +29,8 @@ from collections.abc import Callable, Sequence
 
 from opentelemetry import propagate
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -49,6 +55,14 @@ ATTRIBUTES = {
     "http.response_content_length": 96,
     "request.id": "5c4a3f0e-9b1d-4c55-8f5e-2b7a1c0d9e11",
 }
+# What the edge records per request (cello_telemetry.metrics), with its bucket boundaries.
+METRIC_ATTRIBUTES = {
+    "http.request.method": "GET",
+    "http.response.status_code": 200,
+    "url.scheme": "http",
+    "http.route": "/users/{user_id}",
+}
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 RESOURCE = Resource.create({"service.name": "floor"})
 ROUNDS = 7
 
@@ -108,12 +122,30 @@ def _encode() -> Callable[[int], None]:
     return run
 
 
+def _histogram(exemplar_filter: ExemplarFilter | None) -> Callable[[int], None]:
+    """Records inside one sampled span; ``None`` is the SDK's default (trace-based) filter."""
+    meters = MeterProvider([InMemoryMetricReader()], RESOURCE, exemplar_filter=exemplar_filter)
+    duration = meters.get_meter("floor").create_histogram(
+        "http.server.request.duration", unit="s", explicit_bucket_boundaries_advisory=BUCKETS
+    )
+    tracer = TracerProvider(sampler=ALWAYS_ON, resource=RESOURCE).get_tracer("floor")
+
+    def run(n: int) -> None:
+        with tracer.start_as_current_span("GET /users/{user_id}", kind=SpanKind.SERVER):
+            for _ in range(n):
+                duration.record(0.002, METRIC_ATTRIBUTES)
+
+    return run
+
+
 def measure() -> dict[str, float]:
-    """µs per operation for each of the three."""
+    """µs per operation for each of them."""
     return {
         "server_span": _per_op(_server_spans(ALWAYS_ON), 3000),
         "encode": _per_op(_encode(), 3072),
         "unsampled": _per_op(_server_spans(ALWAYS_OFF), 5000),
+        "histogram": _per_op(_histogram(None), 20000),
+        "histogram_no_exemplar": _per_op(_histogram(AlwaysOffExemplarFilter()), 20000),
     }
 
 

@@ -187,3 +187,14 @@ def test_a_setting_is_compared_with_db_today_on_their_least_disturbed_rounds() -
     by = {r["name"]: r for r in report.sql_table(sql)}
     assert (by["lifo"]["cpu_us"], by["lifo"]["vs_db_us"]) == (600, -100)
     assert by["db today"]["vs_db_us"] == 0
+
+
+def test_a_missed_metrics_target_names_the_sdks_own_record() -> None:
+    runs = _echo_runs(30, 160)
+    floor = {"histogram": 11.0, "histogram_no_exemplar": 9.0}
+
+    (metrics,) = [t for t in report.targets(runs, _rows(runs), floor) if "metrics'" in t["label"]]
+
+    assert metrics["verdict"] == "missed"
+    assert metrics["rest"].startswith("the SDK's own record of the one measurement: 11 µs")
+    assert "2 µs of it the trace-based exemplar" in metrics["rest"]
