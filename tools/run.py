@@ -184,7 +184,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         group.start()
-        # The services' own default, when the shell sets none (their settings read it).
+        # The library's default when the shell sets none (cello_telemetry's config reads it).
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317")
         db, users, gateway = services
         print(f"gateway {gateway.url} -> users :{users.port} -> db :{db.port}, "

@@ -105,3 +105,17 @@ def test_db_with_a_malformed_url_exits_in_one_line_without_the_password(
     assert line.startswith("configuration error: DATABASE_URL (postgresql+asyncpg://...)")
     assert says in line
     assert SECRET_TAIL not in done.stderr + done.stdout
+
+
+def test_an_unknown_log_level_exits_in_one_line_naming_it() -> None:
+    (port,) = free_ports(1)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway"],
+        env=_env(port, LOG_LEVEL="loud"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("configuration error: LOG_LEVEL='LOUD'")

@@ -13,6 +13,7 @@ from cello import Request
 from opentelemetry.sdk.trace import TracerProvider
 
 from cello_runner import configure_logging
+from cello_settings import ConfigError
 from cello_telemetry import JsonFormatter, request_id
 
 
@@ -135,6 +136,20 @@ def test_configure_logging_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> Non
     assert root.level == logging.WARNING
     configure_logging("svc", level="debug")
     assert root.level == logging.DEBUG
+
+
+@pytest.mark.parametrize("value", ["verbose", "notset", "10"])
+def test_an_unknown_log_level_is_refused_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", value)
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+
+    with pytest.raises(ConfigError, match=f"LOG_LEVEL='{value.upper()}'"):
+        configure_logging("svc")
+
+    assert (list(root.handlers), root.level) == before
 
 
 def test_enable_telemetry_configures_no_logging(make_app) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from cello_settings import ConfigError
 from cello_telemetry import JsonFormatter
 
 _HANDLER_NAME = "cello_runner"
@@ -21,7 +22,14 @@ def configure_logging(
     :class:`cello_telemetry.JsonFormatter`). ``otlp`` (``app.telemetry.log_handler()``)
     goes beside it and sends every record to the collector as well. ``level`` defaults
     to ``LOG_LEVEL`` from the environment, then ``INFO``.
+
+    Raises:
+        ConfigError: for a level that is not one of logging's names; nothing is changed.
     """
+    source = "level" if level else "LOG_LEVEL"
+    chosen = (level or os.environ.get("LOG_LEVEL") or "INFO").strip().upper()
+    if chosen not in logging.getLevelNamesMapping() or chosen == "NOTSET":
+        raise ConfigError(f"{source}={chosen!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
     # Skip what every LogRecord collects but these lines never show: the caller's
     # file and line (a stack walk), thread, process and task names. The logging
     # HOWTO's "Optimization" section lists exactly these switches.
@@ -39,4 +47,4 @@ def configure_logging(
     if otlp is not None:
         otlp.set_name(_OTLP_NAME)
         root.addHandler(otlp)
-    root.setLevel((level or os.environ.get("LOG_LEVEL") or "INFO").upper())
+    root.setLevel(chosen)

@@ -47,7 +47,8 @@ def serve(app: App, *, host: str, port: int) -> None:
     refuse_a_taken_port(host, port)
     if app.telemetry is not None:
         telemetry = app.telemetry
-        configure_logging(telemetry.settings.service_name, otlp=telemetry.log_handler())
+        with exit_on_config_error():  # a bad LOG_LEVEL
+            configure_logging(telemetry.settings.service_name, otlp=telemetry.log_handler())
     app.set_limits(LimitsConfig(max_body_size=MAX_BODY_SIZE))
     app.run(host=host, port=port, workers=1, debug=False, logs=False)
 
