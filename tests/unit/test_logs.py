@@ -138,6 +138,18 @@ def test_configure_logging_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> Non
     assert root.level == logging.DEBUG
 
 
+@pytest.mark.parametrize(("level", "httpx_info"), [("info", False), ("debug", True)])
+def test_httpx_logs_its_calls_only_at_debug(level: str, httpx_info: bool) -> None:
+    httpx_logger = logging.getLogger("httpx")
+    try:
+        configure_logging("svc", level=level)
+
+        assert httpx_logger.isEnabledFor(logging.INFO) is httpx_info
+        assert httpx_logger.isEnabledFor(logging.WARNING)
+    finally:
+        httpx_logger.setLevel(logging.NOTSET)
+
+
 @pytest.mark.parametrize("value", ["verbose", "notset", "10"])
 def test_an_unknown_log_level_is_refused_and_changes_nothing(
     monkeypatch: pytest.MonkeyPatch, value: str

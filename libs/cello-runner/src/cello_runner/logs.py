@@ -21,7 +21,8 @@ def configure_logging(
     Each line carries ``trace_id``, ``span_id`` and ``request.id`` (see
     :class:`cello_telemetry.JsonFormatter`). ``otlp`` (``app.telemetry.log_handler()``)
     goes beside it and sends every record to the collector as well. ``level`` defaults
-    to ``LOG_LEVEL`` from the environment, then ``INFO``.
+    to ``LOG_LEVEL`` from the environment, then ``INFO``. httpx's own line per call is
+    left out above ``DEBUG``: the CLIENT span and the callee's access line say it.
 
     Raises:
         ConfigError: for a level that is not one of logging's names; nothing is changed.
@@ -48,3 +49,6 @@ def configure_logging(
         otlp.set_name(_OTLP_NAME)
         root.addHandler(otlp)
     root.setLevel(chosen)
+    # httpx logs each call at INFO ("HTTP Request: GET <url> ..."), which the CLIENT span and
+    # the callee's access line already record: below DEBUG, only its warnings.
+    logging.getLogger("httpx").setLevel(logging.NOTSET if chosen == "DEBUG" else logging.WARNING)
