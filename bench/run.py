@@ -119,6 +119,9 @@ ROWS: dict[str, Row] = {
                        "chain", ON),
     "chain every signal": Row("chain", "+ each service's INFO access-log record over OTLP",
                               "chain", {**ON, **INFO}),
+    report.COUNTERS_OFF: Row("chain", "chain s=1.0 without the SDK's processor metrics "
+                             "(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=false)", "chain",
+                             {**ON, "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "false"}),
     "fastapi chain off": Row("chain", "the FastAPI peer, no instrumentation", "peer-chain", OFF),
     "fastapi chain s=1.0": Row("chain", "the FastAPI peer, its stock instrumentation",
                                "peer-chain", ON),

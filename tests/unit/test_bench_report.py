@@ -107,6 +107,27 @@ def test_a_missed_traced_target_says_what_tracing_adds_per_service() -> None:
     )
 
 
+def test_a_missed_traced_target_names_the_sdks_processor_metrics_when_measured() -> None:
+    runs = _runs(**{
+        "chain s=1.0": [_round(10000, 5.0, 125, spans=7000, spans_c1=700)],
+        "chain s=1.0 no SDK counters": [_round(9000, 5.0, 140, spans=7000, spans_c1=700)],
+    })  # fmt: skip
+    traced = _targets(runs)["traced chain req/s / untraced"]
+    assert traced["rest"].endswith(
+        "; of that, 1,000 µs is the SDK's processor metrics behind /health "
+        "(chain s=1.0 no SDK counters)"
+    )
+
+
+def test_a_missed_every_signal_target_splits_tracing_from_the_log_records() -> None:
+    every = _targets(_echo_runs(20, 140))["chain req/s with every signal / untraced"]
+    assert every["rest"] == (
+        "of 2,000 µs CPU per read over the untraced chain, tracing and metrics take 1,000 "
+        "(chain s=1.0 minus chain off) and the log records over OTLP 1,000 "
+        "(chain every signal minus chain s=1.0)"
+    )
+
+
 def test_the_transport_target_waits_for_a_chain_row_on_httpx() -> None:
     transport = _targets(_runs())["chain CPU per read on aiohttp's transport, below httpx's"]
     assert transport["verdict"] == "not measured"
