@@ -16,8 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver import Chrome
 
 from support.backends import JAEGER_URL, ZIPKIN_URL
+from support.browser import BrowserMissingError, ensure_chromium, headless_chromium
 from tools.topology import topology
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,3 +89,16 @@ def tenth_sampled_gateway() -> Iterator[str]:
         _stack("down", timeout=300)
         if was_up:
             _stack("up", timeout=3600)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Chrome]:
+    """Headless Chromium, installed first when missing (as root, with apt)."""
+    try:
+        ensure_chromium()
+    except BrowserMissingError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))  # CI must run the UI tests, not report them skipped
+        pytest.skip(str(exc))
+    with headless_chromium(height=1000) as driver:
+        yield driver

@@ -8,13 +8,10 @@ go to ``docs/screenshots/`` (``SCREENSHOT_DIR`` elsewhere), where the README sho
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,26 +19,9 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 
 from support.backends import JAEGER_URL, ZIPKIN_URL, wait_for_trace, zipkin_spans
-from support.browser import BrowserMissingError, ensure_chromium, headless_chromium, wait_for_text
+from support.browser import screenshot, wait_for_text
 from support.chain import DB, GATEWAY, USERS, expected_tree, span_count
 from support.traces import trace_id_of
-
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR") or REPO / "docs" / "screenshots")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Chrome]:
-    """Headless Chromium, installed first when missing (as root, with apt)."""
-    try:
-        ensure_chromium()
-    except BrowserMissingError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))  # CI must run this test, not report it skipped
-        pytest.skip(str(exc))
-    with headless_chromium(height=1000) as driver:
-        yield driver
 
 
 def _create_user(gateway_url: str) -> str:
@@ -55,14 +35,6 @@ def _select_span(browser: Chrome, row_label: str) -> None:
     """Click the waterfall row whose label starts with ``row_label``."""
     xpath = f"//*[starts-with(normalize-space(text()), '{row_label}')]"
     browser.find_element(By.XPATH, xpath).click()
-
-
-def _screenshot(browser: Chrome, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
-    assert browser.save_screenshot(str(path)), f"no screenshot written to {path}"
-    assert path.read_bytes().startswith(PNG_SIGNATURE)
-    return path
 
 
 def test_zipkin_ui_shows_every_service_and_the_sql_span(gateway_url: str, browser: Chrome) -> None:
@@ -91,7 +63,7 @@ def test_zipkin_ui_shows_every_service_and_the_sql_span(gateway_url: str, browse
     _select_span(browser, f"{DB}: insert ")
     text = wait_for_text(browser, ["db.statement", "INSERT INTO users"])
     assert re.search(r"db\.system\s+sqlite\b", text), text
-    _screenshot(browser, "zipkin-trace.png")
+    screenshot(browser, "zipkin-trace.png")
 
 
 def test_zipkin_ui_marks_the_calls_that_failed(gateway_url: str, browser: Chrome) -> None:
@@ -110,7 +82,7 @@ def test_zipkin_ui_marks_the_calls_that_failed(gateway_url: str, browser: Chrome
     text = wait_for_text(browser, [failed_call.span_id, "http.status_code"])
     assert re.search(r"\berror\s+true\b", text), text
     assert re.search(r"http\.status_code\s+404\b", text), text
-    _screenshot(browser, "zipkin-trace-error.png")
+    screenshot(browser, "zipkin-trace-error.png")
 
 
 def _docker_engine() -> bool:
@@ -134,4 +106,4 @@ def test_jaeger_ui_shows_every_service(gateway_url: str, browser: Chrome) -> Non
 
     browser.get(f"{JAEGER_URL}/trace/{trace_id}")
     wait_for_text(browser, [GATEWAY, USERS, DB, "POST /api/users", "INSERT"])
-    _screenshot(browser, "jaeger-trace.png")
+    screenshot(browser, "jaeger-trace.png")

@@ -29,6 +29,11 @@ from selenium.webdriver.common.by import By
 
 from .traces import poll_until
 
+REPO = Path(__file__).resolve().parents[2]
+#: Where :func:`screenshot` saves: ``docs/screenshots/``, which the README shows.
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR") or REPO / "docs" / "screenshots")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: What apt installs; the fonts make a screenshot's text readable on a bare machine.
@@ -107,3 +112,12 @@ def wait_for_text(browser: webdriver.Chrome, needles: Iterable[str], timeout: fl
         timeout=timeout,
         what=f"page {browser.current_url} showing {wanted}",
     )
+
+
+def screenshot(browser: webdriver.Chrome, name: str) -> Path:
+    """Save what the browser shows as ``SCREENSHOTS/name`` (a PNG) and return its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    assert browser.save_screenshot(str(path)), f"no screenshot written to {path}"
+    assert path.read_bytes().startswith(PNG_SIGNATURE), f"{path} is not a PNG"
+    return path
