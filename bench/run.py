@@ -400,6 +400,8 @@ def main() -> int:
     }
     bench = Bench(settings, work)
     try:
+        results["stack"] = _phase("the native stack: a warm start, idle memory (bench/stack.py)",
+                                  lambda: subprocess_json("bench.stack"))  # fmt: skip
         results["floor"] = _phase("the SDK's own cost (bench/floor.py)",
                                   lambda: subprocess_json("bench.floor"))  # fmt: skip
         results["sql"] = _phase(

@@ -219,3 +219,20 @@ def test_a_missed_metrics_target_names_the_sdks_own_record() -> None:
     assert metrics["verdict"] == "missed"
     assert metrics["rest"].startswith("the SDK's own record of the one measurement: 11 µs")
     assert "2 µs of it the trace-based exemplar" in metrics["rest"]
+
+
+def test_the_native_stack_targets_name_the_largest_component_when_missed() -> None:
+    stack = {"up_s": 9.8, "idle_s": 30, "total_mib": 1100,
+             "rss_mib": {"zipkin": 700, "jaeger": 60, "gateway": 340}}  # fmt: skip
+    memory, start = report.stack_targets(stack)
+    assert (memory["shown"], memory["verdict"]) == ("1,100 MiB after 30 s idle", "missed")
+    assert memory["rest"] == "largest part: zipkin, 700 MiB"
+    assert (start["shown"], start["verdict"]) == ("9.8 s", "met")
+    memory, start = report.stack_targets({**stack, "total_mib": 600, "up_s": 61})
+    assert (memory["verdict"], memory["rest"], start["verdict"]) == ("met", "", "missed")
+
+
+def test_a_stack_left_running_is_not_measured() -> None:
+    skipped = report.stack_targets({"skipped": "a stack is already running (make down first)"})
+    assert [t["verdict"] for t in skipped] == ["not measured", "not measured"]
+    assert skipped[0]["rest"] == "a stack is already running (make down first)"
