@@ -23,8 +23,8 @@ from tools.topology import topology
 #: VictoriaLogs' UI (LogsQL): the columns the logs link shows, the way Zipkin's Logs
 #: button opens it (deploy/stack.sh's ZIPKIN_UI_LOGS_URL).
 LOG_FIELDS = "service.name,_msg,trace_id,span_id"
-#: The window of the latency graph: the tour's requests, and a while before.
-GRAPH_RANGE = ("15m", "last_15_minutes")
+#: The window of the latency graph, in minutes: the tour's requests, and a while before.
+GRAPH_MINUTES = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +63,18 @@ class Backends:
             f"&g0.relative_time=last_24_hours&displayFields={LOG_FIELDS}"
         )
 
-    def latency_link(self, services: Iterable[str], quantile: float = 0.99) -> str:
+    def latency_link(
+        self, services: Iterable[str], quantile: float = 0.99, minutes: int = GRAPH_MINUTES
+    ) -> str:
         """The graph of each service's ``quantile`` request duration (PromQL over the
-        services' own ``http.server.request.duration`` histograms) in VictoriaMetrics' UI."""
+        services' own ``http.server.request.duration`` histograms) in VictoriaMetrics' UI,
+        over the last ``minutes`` (one of the UI's own ranges: 5, 15 or 30)."""
         names = "|".join(services)
         expr = (
             f"histogram_quantile({quantile}, sum by (service_name, le) "
             f'(rate({HISTOGRAM}_bucket{{service_name=~"{names}"}}[1m])))'
         )
-        duration, relative = GRAPH_RANGE
+        duration, relative = f"{minutes}m", f"last_{minutes}_minutes"
         query = urlencode(
             {
                 "g0.expr": expr,

@@ -92,20 +92,25 @@ def test_metrics_ui_draws_the_latency_graph_of_the_three_services(
     gateway_url: str, browser: Chrome
 ) -> None:
     backends = Backends.from_env()
-    with httpx.Client(base_url=gateway_url) as http:
-        for _ in range(20):
-            assert http.get("/api/users/987654321").status_code == 404
-    # The graph's rate needs two samples of each series in its window: wait for the
-    # store to answer the graph's own query for all three services, then draw it.
-    link = backends.latency_link(SERVICES)
+    link = backends.latency_link(SERVICES, minutes=5)  # the test's own requests, larger
     expression = _graph_expression(link)
-    poll_until(
-        lambda: _series(backends.metrics_url, expression),
-        lambda names: names >= set(SERVICES),
-        timeout=90,
-        interval=2.0,
-        what=f"latency series of {', '.join(SERVICES)} in VictoriaMetrics",
-    )
+    # The graph is a rate: it needs each series to grow between two of the services'
+    # exports (every 5 s). So keep the requests coming while waiting for the store to
+    # answer the graph's own query for all three services, then draw it. (A burst all
+    # inside one export is a series that starts at its total, and its rate is zero.)
+    with httpx.Client(base_url=gateway_url) as http:
+
+        def request_then_series() -> set[str]:
+            assert http.get("/api/users/987654321").status_code == 404
+            return _series(backends.metrics_url, expression)
+
+        poll_until(
+            request_then_series,
+            lambda names: names >= set(SERVICES),
+            timeout=90,
+            interval=0.5,
+            what=f"latency series of {', '.join(SERVICES)} in VictoriaMetrics",
+        )
 
     size = browser.get_window_size()
     browser.set_window_size(size["width"], 1250)  # room for the legend under the graph
