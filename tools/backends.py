@@ -27,6 +27,16 @@ LOG_FIELDS = "service.name,_msg,trace_id,span_id"
 GRAPH_MINUTES = 15
 
 
+def latency_query(services: Iterable[str], quantile: float = 0.99) -> str:
+    """PromQL for each service's ``quantile`` request duration, from the services' own
+    ``http.server.request.duration`` histograms: what the latency graph draws."""
+    names = "|".join(services)
+    return (
+        f"histogram_quantile({quantile}, sum by (service_name, le) "
+        f'(rate({HISTOGRAM}_bucket{{service_name=~"{names}"}}[1m])))'
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Backends:
     """Where the stores answer: ``JAEGER_URL``, ``ZIPKIN_URL``, ``VICTORIALOGS_URL`` and
@@ -69,11 +79,7 @@ class Backends:
         """The graph of each service's ``quantile`` request duration (PromQL over the
         services' own ``http.server.request.duration`` histograms) in VictoriaMetrics' UI,
         over the last ``minutes`` (one of the UI's own ranges: 5, 15 or 30)."""
-        names = "|".join(services)
-        expr = (
-            f"histogram_quantile({quantile}, sum by (service_name, le) "
-            f'(rate({HISTOGRAM}_bucket{{service_name=~"{names}"}}[1m])))'
-        )
+        expr = latency_query(services, quantile)
         duration, relative = f"{minutes}m", f"last_{minutes}_minutes"
         query = urlencode(
             {

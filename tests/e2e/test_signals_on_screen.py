@@ -13,7 +13,7 @@ Both pages are checked as rendered (the DOM after the UIs' scripts ran), then sa
 from __future__ import annotations
 
 import uuid
-from urllib.parse import parse_qs, urlsplit
+from math import isnan
 
 import httpx
 from selenium.webdriver import Chrome
@@ -24,7 +24,8 @@ from support.backends import ZIPKIN_URL, wait_for_trace, zipkin_spans
 from support.browser import screenshot, wait_for_text
 from support.chain import DB, GATEWAY, USERS, expected_tree, span_count
 from support.traces import poll_until, trace_id_of
-from tools.backends import Backends
+from tools.backends import Backends, latency_query
+from tools.red import promql
 
 SERVICES = (GATEWAY, USERS, DB)
 CREATE_TREE = expected_tree("POST", "/api/users", "/users", sql=("INSERT",))
@@ -93,16 +94,16 @@ def test_metrics_ui_draws_the_latency_graph_of_the_three_services(
 ) -> None:
     backends = Backends.from_env()
     link = backends.latency_link(SERVICES, minutes=5)  # the test's own requests, larger
-    expression = _graph_expression(link)
     # The graph is a rate: it needs each series to grow between two of the services'
     # exports (every 5 s). So keep the requests coming while waiting for the store to
     # answer the graph's own query for all three services, then draw it. (A burst all
     # inside one export is a series that starts at its total, and its rate is zero.)
-    with httpx.Client(base_url=gateway_url) as http:
+    with httpx.Client() as http:
 
         def request_then_series() -> set[str]:
-            assert http.get("/api/users/987654321").status_code == 404
-            return _series(backends.metrics_url, expression)
+            assert http.get(f"{gateway_url}/api/users/987654321").status_code == 404
+            answer = promql(http, backends.metrics_url, latency_query(SERVICES))
+            return {labels.get("service_name", "") for labels, p99 in answer if not isnan(p99)}
 
         poll_until(
             request_then_series,
@@ -122,23 +123,3 @@ def test_metrics_ui_draws_the_latency_graph_of_the_three_services(
         screenshot(browser, "latency-graph.png")
     finally:
         browser.set_window_size(size["width"], size["height"])
-
-
-def _graph_expression(link: str) -> str:
-    """The PromQL of a VictoriaMetrics UI link (its ``g0.expr``)."""
-    fragment = urlsplit(link).fragment.split("?", 1)[1]
-    return parse_qs(fragment)["g0.expr"][0]
-
-
-def _series(metrics_url: str, expression: str) -> set[str]:
-    """The services the graph's expression has a value for over the last five minutes."""
-    response = httpx.get(
-        f"{metrics_url}/api/v1/query_range",
-        params={"query": expression, "start": "-5m", "step": "15s"},
-    )
-    response.raise_for_status()
-    return {
-        series["metric"].get("service_name", "")
-        for series in response.json()["data"]["result"]
-        if any(value != "NaN" for _, value in series["values"])
-    }
